@@ -1,0 +1,45 @@
+/*
+ * log.h -- structured logging: one JSON object per line, to stderr or a file.
+ *
+ * The level is checked before anything is formatted. Never pass secrets,
+ * tokens or passwords. errno goes in as its own argument (of_log_errno).
+ * Safe to call from any process; not from signal handlers.
+ */
+#ifndef OF_LOG_H
+#define OF_LOG_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+enum of_log_level { OF_LOG_DEBUG = 0, OF_LOG_INFO, OF_LOG_WARN, OF_LOG_ERROR };
+
+extern enum of_log_level of_log_min;
+
+/* path NULL or "" or "-" means stderr. Returns 0 or -1 (errno set). */
+int  of_log_open(const char *path, enum of_log_level min);
+/* Reopen the same path (USR1, after logrotate). */
+int  of_log_reopen(void);
+int  of_log_level_parse(const char *s, enum of_log_level *out);
+/* Role shown in every line: "master" or "worker". */
+void of_log_set_role(const char *role);
+
+void of_log_write(enum of_log_level lvl, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Writes an already-formatted JSON object (must start with '{' and have no
+ * newline) as one line; used by the access log. */
+void of_log_raw(const char *json, size_t len);
+
+_Noreturn void of_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define of_log_debug(...) do { if (of_log_min <= OF_LOG_DEBUG) of_log_write(OF_LOG_DEBUG, 0, __VA_ARGS__); } while (0)
+#define of_log_info(...)  do { if (of_log_min <= OF_LOG_INFO)  of_log_write(OF_LOG_INFO, 0, __VA_ARGS__); } while (0)
+#define of_log_warn(...)  do { if (of_log_min <= OF_LOG_WARN)  of_log_write(OF_LOG_WARN, 0, __VA_ARGS__); } while (0)
+#define of_log_error(...) of_log_write(OF_LOG_ERROR, 0, __VA_ARGS__)
+/* Logs at lvl with "errno": err and its strerror. */
+#define of_log_errno(lvl, err, ...) do { if (of_log_min <= (lvl)) of_log_write((lvl), (err), __VA_ARGS__); } while (0)
+
+/* Escape s into dst as JSON string content (no quotes); always NUL-terminates;
+ * returns the length written (truncated at cap-1). */
+size_t of_json_escape(char *dst, size_t cap, const char *s);
+
+#endif

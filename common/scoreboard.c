@@ -1,0 +1,87 @@
+/*
+ * scoreboard.c -- see scoreboard.h.
+ */
+#include "common/scoreboard.h"
+
+#include <string.h>
+#include <sys/mman.h>
+
+const double of_sb_bucket_bounds[OF_SB_N_BUCKETS - 1] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+};
+
+const int of_sb_status_codes[OF_SB_N_STATUS] = {
+    200, 201, 204, 400, 401, 403, 404, 405, 409, 413,
+    415, 422, 429, 500, 503, 304, 408, 431, 502, 0,
+};
+
+const char *const of_sb_method_names[OF_SB_N_METHODS] = {
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "OTHER",
+};
+
+struct of_scoreboard *
+of_sb_create(void)
+{
+    void *p = mmap(NULL, sizeof(struct of_scoreboard), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    return p;   /* anonymous mappings are zero-filled */
+}
+
+void
+of_sb_destroy(struct of_scoreboard *sb)
+{
+    if (sb != NULL)
+        munmap(sb, sizeof(*sb));
+}
+
+int
+of_sb_status_index(int status)
+{
+    for (int i = 0; i < OF_SB_N_STATUS - 1; i++)
+        if (of_sb_status_codes[i] == status)
+            return i;
+    return OF_SB_N_STATUS - 1;
+}
+
+int
+of_sb_method_index(const char *method)
+{
+    for (int i = 0; i < OF_SB_N_METHODS - 1; i++)
+        if (strcmp(of_sb_method_names[i], method) == 0)
+            return i;
+    return OF_SB_N_METHODS - 1;
+}
+
+void
+of_sb_record(struct of_sb_slot *slot, int route_id, int method_idx, int status, uint64_t dur_us)
+{
+    if (route_id < 0 || route_id >= OF_SB_MAX_ROUTES)
+        route_id = 0;
+    struct of_sb_route *r = &slot->routes[route_id];
+    atomic_fetch_add_explicit(&r->count[method_idx][of_sb_status_index(status)], 1, memory_order_relaxed);
+    double s = (double)dur_us / 1e6;
+    int    b = 0;
+    while (b < OF_SB_N_BUCKETS - 1 && s > of_sb_bucket_bounds[b])
+        b++;
+    atomic_fetch_add_explicit(&r->hist[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&r->sum_us, dur_us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&slot->requests, 1, memory_order_relaxed);
+}
+
+void
+of_sb_retire(struct of_scoreboard *sb, int slot)
+{
+    struct of_sb_slot *s = &sb->slots[slot];
+    for (int r = 0; r < OF_SB_MAX_ROUTES; r++) {
+        struct of_sb_route *from = &s->routes[r], *to = &sb->retired[r];
+        for (int m = 0; m < OF_SB_N_METHODS; m++)
+            for (int k = 0; k < OF_SB_N_STATUS; k++)
+                atomic_fetch_add(&to->count[m][k], atomic_load(&from->count[m][k]));
+        for (int b = 0; b < OF_SB_N_BUCKETS; b++)
+            atomic_fetch_add(&to->hist[b], atomic_load(&from->hist[b]));
+        atomic_fetch_add(&to->sum_us, atomic_load(&from->sum_us));
+    }
+    memset((void *)s, 0, sizeof(*s));
+}

@@ -1,0 +1,66 @@
+/*
+ * scoreboard.h -- the shared-memory region the master maps before forking.
+ *
+ * One slot per worker; a worker writes only its own slot (relaxed C11 atomics,
+ * no locks on the request path), the master reads heartbeats from all of them
+ * and /metrics sums them. Route ids index the per-route counters; the router
+ * assigns them (0 = unmatched).
+ */
+#ifndef OF_SCOREBOARD_H
+#define OF_SCOREBOARD_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define OF_SB_MAX_WORKERS 256
+#define OF_SB_MAX_ROUTES  64
+#define OF_SB_N_STATUS    20     /* see of_sb_status_index() */
+#define OF_SB_N_METHODS   8      /* GET POST PUT PATCH DELETE HEAD OPTIONS other */
+#define OF_SB_N_BUCKETS   12     /* latency histogram upper bounds, last is +Inf */
+
+enum of_sb_state { OF_SB_FREE = 0, OF_SB_BOOTING, OF_SB_READY, OF_SB_STOPPING };
+
+struct of_sb_route {
+    _Atomic uint64_t count[OF_SB_N_METHODS][OF_SB_N_STATUS];
+    _Atomic uint64_t hist[OF_SB_N_BUCKETS];   /* cumulative-ready: per-bucket, summed at render */
+    _Atomic uint64_t sum_us;
+};
+
+struct of_sb_slot {
+    _Atomic int      state;
+    _Atomic pid_t    pid;
+    _Atomic uint32_t generation;      /* config generation the worker runs */
+    _Atomic int64_t  heartbeat;       /* CLOCK_MONOTONIC seconds */
+    _Atomic uint64_t requests;        /* handled since start */
+    _Atomic int      pool_open, pool_busy, pool_idle, pool_waiting;
+    _Atomic int      db_ok;           /* 1 if the worker's pool reached PostgreSQL */
+    struct of_sb_route routes[OF_SB_MAX_ROUTES];
+};
+
+struct of_scoreboard {
+    _Atomic pid_t    master_pid;
+    _Atomic int64_t  start_time;         /* unix seconds */
+    _Atomic uint64_t worker_restarts;    /* workers replaced after death or timeout */
+    _Atomic int      workers_target;
+    /* Counters of workers that have exited, so totals do not go backwards. */
+    struct of_sb_route retired[OF_SB_MAX_ROUTES];
+    struct of_sb_slot slots[OF_SB_MAX_WORKERS];
+};
+
+extern const double of_sb_bucket_bounds[OF_SB_N_BUCKETS - 1];   /* seconds */
+extern const int    of_sb_status_codes[OF_SB_N_STATUS];         /* 0 = other */
+extern const char  *const of_sb_method_names[OF_SB_N_METHODS];
+
+/* mmap(MAP_SHARED|MAP_ANONYMOUS) a zeroed scoreboard; NULL on failure. */
+struct of_scoreboard *of_sb_create(void);
+void of_sb_destroy(struct of_scoreboard *sb);
+
+int  of_sb_status_index(int status);
+int  of_sb_method_index(const char *method);
+/* Record one finished request in the worker's slot. */
+void of_sb_record(struct of_sb_slot *slot, int route_id, int method_idx, int status, uint64_t dur_us);
+/* Fold a dead worker's counters into sb->retired and clear its slot. */
+void of_sb_retire(struct of_scoreboard *sb, int slot);
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * hdl.h -- what a handler sees of an HTTP request, and how it answers.
+ *
+ * The worker parses the request (route, path ids, auth, body) into a struct
+ * hdl_req and calls the route's handler. A handler parses and validates the
+ * JSON body into a DTO, calls a service, and answers exactly once through
+ * the reply functions below — possibly later, from a service callback.
+ * Handlers never see libevent or libpq; unit tests give them a fake io.
+ *
+ * Memory: everything lives in r->mem until the reply has been sent (or the
+ * client is gone), then the worker releases it. A handler must always answer,
+ * also when r->mem->abandoned is set: that answer is dropped, and it is what
+ * frees the request.
+ */
+#ifndef OF_HDL_H
+#define OF_HDL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/mem.h"
+#include "domain/verr.h"
+
+enum hdl_method { HDL_GET = 1, HDL_POST = 2, HDL_PUT = 4, HDL_PATCH = 8, HDL_DELETE = 16,
+                  HDL_HEAD = 32, HDL_OPTIONS = 64 };
+
+enum hdl_role { HDL_ROLE_NONE = 0, HDL_ROLE_USER, HDL_ROLE_ADMIN };
+
+struct hdl_principal {
+    int64_t       user_id;     /* 0 when anonymous */
+    enum hdl_role role;        /* read from the database on this request */
+    const char   *email;
+    const char   *created_at;
+};
+
+struct hdl_req;
+struct hdl_services;
+
+/* Supplied by the worker (or a unit test's fake). */
+struct hdl_io {
+    const char *(*header)(struct hdl_req *r, const char *name);     /* NULL if absent */
+    void (*add_header)(struct hdl_req *r, const char *name, const char *value);
+    /* Send status with body (copied) and Content-Type; ends the request. */
+    void (*send)(struct hdl_req *r, int status, const char *ctype, const char *body, size_t len);
+};
+
+struct hdl_req {
+    struct of_mem             *mem;
+    const struct hdl_io       *io;
+    void                      *owner;        /* the worker's request */
+    struct hdl_services       *svc;
+    enum hdl_method            method;
+    const char                *path;         /* decoded path, no query */
+    const char                *query;        /* raw query string or NULL */
+    const char                *body;         /* NUL-terminated copy, may be "" */
+    size_t                     body_len;
+    int64_t                    ids[2];       /* typed {id} path params in order */
+    int                        nids;
+    const char                *request_id;
+    const char                *client_ip;    /* resolved through trusted proxies */
+    struct hdl_principal       who;
+};
+
+typedef void (*hdl_fn)(struct hdl_req *r);
+
+/* ---- replying (hdl.c) ---- */
+/* Renders body with jansson and sends it; takes the reference to body. */
+void hdl_reply_json(struct hdl_req *r, int status, json_t *body);
+/* {"detail": detail}; adds WWW-Authenticate for 401 and Retry-After for 429/503. */
+void hdl_reply_error(struct hdl_req *r, int status, const char *detail);
+/* 422 {"detail":"Validation error","errors":[...]} */
+void hdl_reply_verrs(struct hdl_req *r, const struct of_verrs *v);
+/* Map an OF_* code to its status and API.md's generic detail (404 uses "Not Found"). */
+void hdl_reply_rc(struct hdl_req *r, int rc);
+void hdl_reply_empty(struct hdl_req *r, int status);   /* 204 */
+
+/* ---- request helpers (hdl.c) ---- */
+/* Body must be application/json (parameters allowed): else 415 is sent and
+ * NULL returned. Malformed JSON: 422 json_invalid sent, NULL returned.
+ * A body that is not an object: 422 type_error. On success the caller owns
+ * the reference (freed via the arena's cleanup already registered). */
+json_t *hdl_json_body(struct hdl_req *r);
+
+/* Query-string value (decoded, from the arena) or NULL; repeated keys: the last wins. */
+const char *hdl_query(struct hdl_req *r, const char *key);
+
+/* page/page_size from the query (defaults 1/20, bounds per API.md); adds
+ * problems to v. */
+void hdl_paging(struct hdl_req *r, struct of_verrs *v, int64_t *page, int64_t *page_size);
+
+/* Paged collection envelope; takes the reference to items. */
+json_t *hdl_page(json_t *items, int64_t page, int64_t page_size, int64_t total);
+
+/* Money as API.md sends it: "19.99". */
+json_t *hdl_money(int64_t cents);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * pool.h -- the per-worker asynchronous PostgreSQL pool (libpq + libevent).
+ *
+ * Each worker creates one pool on its event base. Connections are opened with
+ * PQconnectStart/PQconnectPoll, statements are prepared once per connection at
+ * connect time (or sent unnamed when database.prepared_statements = false),
+ * and nothing on these paths ever blocks the loop.
+ *
+ * Three ways to talk to the database:
+ *   pool_query   one statement on any free connection (autocommit).
+ *   pool_batch   several statements in one round trip (pipeline mode); with
+ *                atomic = true they run as BEGIN ... COMMIT and any failure
+ *                rolls all of them back.
+ *   pool_tx_*    an interactive transaction: the caller holds one connection
+ *                across several round trips, then commits or rolls back.
+ *
+ * Callbacks fire exactly once, always from the event loop, never from inside
+ * the call that started the operation. A request waits for a free connection
+ * in a FIFO up to database.queue_timeout_ms, then gets rc = OF_UNAVAILABLE.
+ * A broken connection fails its operation with OF_UNAVAILABLE and is reopened
+ * with exponential backoff.
+ *
+ * Operation state is allocated from the caller's of_mem; the caller must keep
+ * that arena alive until the callback has fired. If m->abandoned is set (the
+ * client went away) when a transaction asks for its next step, the pool rolls
+ * the transaction back, releases the connection and reports OF_UNAVAILABLE.
+ */
+#ifndef OF_POOL_H
+#define OF_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <libpq-fe.h>
+
+#include "common/mem.h"
+#include "common/of.h"
+#include "config/config.h"
+
+struct event_base;
+typedef struct pool pool;
+typedef struct pool_tx pool_tx;
+
+/* A statement known to the pool. Repositories define them as static consts
+ * and list them in the table given to pool_create(). */
+struct pool_stmt {
+    const char *name;      /* unique, used as the prepared statement name */
+    const char *sql;       /* $1..$n parameters only, never formatted */
+    int         nparams;
+};
+
+struct pool_res {
+    int             rc;        /* OF_OK; OF_UNAVAILABLE (db down, queue timeout,
+                                  connection lost); OF_ERR (statement failed) */
+    const PGresult *res;       /* valid only during the callback; NULL unless rc == OF_OK
+                                  or rc == OF_ERR with a server error */
+    const char     *sqlstate;  /* "23505" etc. when a statement failed, else NULL */
+    const char     *constraint;/* violated constraint name when known, else NULL */
+};
+
+struct pool_stats {
+    int  open, busy, idle, waiting;
+    bool db_ok;                /* at least one connection is up, or the last attempt succeeded */
+};
+
+/* stmts: every statement any repository will use (copied by pointer; must be static). */
+pool *pool_create(struct event_base *base, const struct cfg_database *cfg,
+                  const struct pool_stmt *const *stmts, size_t nstmts);
+/* Closes every connection; pending callbacks are not called. */
+void  pool_destroy(pool *p);
+void  pool_get_stats(pool *p, struct pool_stats *out);
+bool  pool_ready(pool *p);
+
+typedef void (*pool_cb)(const struct pool_res *r, void *arg);
+
+/* params: nparams text values (NULL = SQL NULL), copied before return. */
+void pool_query(pool *p, struct of_mem *m, const struct pool_stmt *st,
+                const char *const *params, pool_cb cb, void *arg);
+
+/* results[i] for each statement, valid during the callback. rc is OF_OK only
+ * when every statement succeeded; otherwise res[] entries may be NULL and
+ * the failing statement's sqlstate is in the first failed entry. */
+typedef void (*pool_batch_cb)(int rc, const struct pool_res *results, size_t n, void *arg);
+void pool_batch(pool *p, struct of_mem *m, size_t n, const struct pool_stmt *const *sts,
+                const char *const *const *params, bool atomic, pool_batch_cb cb, void *arg);
+
+/* Interactive transactions. begin: cb gets a tx on OF_OK. Each query's cb gets
+ * the same tx back. After commit's callback, or after rollback, tx is gone. A
+ * failed statement leaves the transaction aborted: the caller must roll back. */
+typedef void (*pool_tx_cb)(pool_tx *tx, const struct pool_res *r, void *arg);
+void pool_tx_begin(pool *p, struct of_mem *m, pool_tx_cb cb, void *arg);
+void pool_tx_query(pool_tx *tx, const struct pool_stmt *st, const char *const *params,
+                   pool_tx_cb cb, void *arg);
+void pool_tx_commit(pool_tx *tx, pool_tx_cb cb, void *arg);
+void pool_tx_rollback(pool_tx *tx);
+
+#endif
