@@ -26,8 +26,8 @@ struct cfg_cidr {
 };
 
 struct cfg_server {
-    char    *listen;               /* "host:port", "[v6]:port" or "unix:/path" */
-    int      workers;              /* 0 = one per CPU; effective count in workers_effective */
+    char    *listen;               /* "host:port", "[v6]:port" or "unix:/path"; default "127.0.0.1:8000" */
+    int      workers;              /* 0..256, default 0 = one per CPU; effective count in workers_effective */
     int      workers_effective;
     int      backlog;              /* default 1024 */
     int      unix_mode;            /* octal mode of a unix socket, default 0660 */
@@ -38,15 +38,15 @@ struct cfg_server {
     int      keepalive_timeout;    /* seconds, default 5 */
     int      worker_timeout;       /* heartbeat age that gets a worker killed, default 30 */
     int      graceful_timeout;     /* seconds, default 30 */
-    long     max_requests;         /* 0 = never recycle */
-    long     max_requests_jitter;
+    long     max_requests;         /* 0 = never recycle (default) */
+    long     max_requests_jitter;  /* random 0..jitter added per worker, default 0 */
     char    *pidfile;              /* NULL = none */
     char    *user;                 /* NULL = keep */
-    char    *group;
+    char    *group;                /* NULL = primary group of user */
     char    *log_file;             /* NULL = stderr */
     char    *log_level;            /* debug|info|warn|error, default info */
     bool     access_log;           /* default true */
-    size_t   n_forwarded_allow;
+    size_t   n_forwarded_allow;    /* default ["127.0.0.1", "::1"] */
     struct cfg_cidr forwarded_allow[CFG_MAX_LIST];
 };
 
@@ -75,11 +75,11 @@ struct cfg_rate_limit {
 struct cfg_cors {
     size_t n_origins;
     char  *allow_origins[CFG_MAX_LIST];
-    int    max_age;                /* default 600 */
+    int    max_age;                /* seconds, default 600; allow_origins default [] */
 };
 
 struct cfg_metrics {
-    size_t          n_allow;
+    size_t          n_allow;       /* default ["127.0.0.1/32", "::1/128"] */
     struct cfg_cidr allow[CFG_MAX_LIST];
 };
 
@@ -103,7 +103,26 @@ void cfg_free(struct of_cfg *cfg);
 /* Print the effective settings in libconfig syntax, secrets redacted. */
 void cfg_dump(const struct of_cfg *cfg, FILE *out);
 
-/* Does the address match any entry of the list? */
+/* Does the address match any entry of the list? An IPv4-mapped IPv6 peer
+ * (::ffff:a.b.c.d) matches IPv4 entries. */
 bool cfg_cidr_match(const struct cfg_cidr *list, size_t n, const struct sockaddr *sa);
+
+/* Parse "127.0.0.1", "10.0.0.0/8", "::1", "::1/128" (host bits past the
+ * prefix are cleared). Returns OF_OK or OF_ERR. */
+int  cfg_cidr_parse(const char *s, struct cfg_cidr *out);
+
+/* A parsed server.listen: either a unix socket path or host + port. */
+struct cfg_listen {
+    bool is_unix;
+    char path[108];                /* sizeof(sun_path) */
+    char host[256];                /* without the [] of an IPv6 literal */
+    char port[8];
+};
+/* Parse "host:port", "[v6]:port" or "unix:/path". Returns OF_OK or OF_ERR. */
+int  cfg_listen_parse(const char *s, struct cfg_listen *out);
+
+/* Copy a libpq URL or keyword/value string into out with any password
+ * replaced by "REDACTED" (userinfo password and password= parameters). */
+void cfg_redact_url(const char *url, char *out, size_t cap);
 
 #endif
