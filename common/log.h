@@ -9,6 +9,7 @@
 #define OF_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdbool.h>
 
 enum of_log_level { OF_LOG_DEBUG = 0, OF_LOG_INFO, OF_LOG_WARN, OF_LOG_ERROR };

@@ -85,3 +85,63 @@ of_sb_retire(struct of_scoreboard *sb, int slot)
     }
     memset((void *)s, 0, sizeof(*s));
 }
+
+uint64_t
+of_sb_rl_key(const char *kind, const char *value)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = kind; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ ':') * 1099511628211ull;
+    for (const char *p = value; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+bool
+of_sb_rl_take(struct of_scoreboard *sb, uint64_t key, int per_minute, double now,
+              int *retry_after)
+{
+    size_t               start = (size_t)(key % OF_SB_RL_SLOTS);
+    struct of_sb_bucket *pick = NULL;
+    double               rate = per_minute / 60.0;
+
+    for (size_t i = 0; i < OF_SB_RL_PROBE; i++) {
+        struct of_sb_bucket *b = &sb->rl[(start + i) % OF_SB_RL_SLOTS];
+        while (atomic_flag_test_and_set_explicit(&b->lock, memory_order_acquire))
+            ;
+        bool mine = b->key == key;
+        bool stale = b->key == 0 || now - b->last > 60.0 * 10;
+        if (mine || (stale && pick == NULL)) {
+            if (pick != NULL && pick != b)
+                atomic_flag_clear_explicit(&pick->lock, memory_order_release);
+            pick = b;
+            if (mine)
+                break;
+            continue;
+        }
+        if (pick == NULL && i == OF_SB_RL_PROBE - 1) {
+            pick = b;          /* everything probed is busy: reuse the last */
+            break;
+        }
+        atomic_flag_clear_explicit(&b->lock, memory_order_release);
+    }
+    if (pick->key != key) {
+        pick->key = key;
+        pick->tokens = per_minute;
+        pick->last = now;
+    }
+    pick->tokens += (now - pick->last) * rate;
+    if (pick->tokens > per_minute)
+        pick->tokens = per_minute;
+    pick->last = now;
+    bool ok = pick->tokens >= 1.0;
+    if (ok) {
+        pick->tokens -= 1.0;
+    } else {
+        double wait = (1.0 - pick->tokens) / rate;
+        *retry_after = wait < 1.0 ? 1 : (int)(wait + 0.999);
+    }
+    atomic_flag_clear_explicit(&pick->lock, memory_order_release);
+    return ok;
+}

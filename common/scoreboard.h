@@ -10,6 +10,7 @@
 #define OF_SCOREBOARD_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -38,6 +39,19 @@ struct of_sb_slot {
     struct of_sb_route routes[OF_SB_MAX_ROUTES];
 };
 
+/* Token buckets for rate limits, shared by all workers. A bucket is found by
+ * its 64-bit key hash with a short linear probe; when the probe is full the
+ * stalest bucket is reused (forgetting an idle client is harmless). */
+#define OF_SB_RL_SLOTS 8192
+#define OF_SB_RL_PROBE 8
+
+struct of_sb_bucket {
+    atomic_flag lock;
+    uint64_t    key;          /* 0 = free */
+    double      tokens;
+    double      last;         /* monotonic seconds of the last refill */
+};
+
 struct of_scoreboard {
     _Atomic pid_t    master_pid;
     _Atomic int64_t  start_time;         /* unix seconds */
@@ -46,6 +60,7 @@ struct of_scoreboard {
     /* Counters of workers that have exited, so totals do not go backwards. */
     struct of_sb_route retired[OF_SB_MAX_ROUTES];
     struct of_sb_slot slots[OF_SB_MAX_WORKERS];
+    struct of_sb_bucket rl[OF_SB_RL_SLOTS];
 };
 
 extern const double of_sb_bucket_bounds[OF_SB_N_BUCKETS - 1];   /* seconds */
@@ -62,5 +77,12 @@ int  of_sb_method_index(const char *method);
 void of_sb_record(struct of_sb_slot *slot, int route_id, int method_idx, int status, uint64_t dur_us);
 /* Fold a dead worker's counters into sb->retired and clear its slot. */
 void of_sb_retire(struct of_scoreboard *sb, int slot);
+
+/* Take one token from the bucket of key (capacity per_minute, refilled at
+ * per_minute/60 per second). Returns true if allowed; otherwise false with
+ * *retry_after the whole seconds until a token is back (>= 1). */
+bool of_sb_rl_take(struct of_scoreboard *sb, uint64_t key, int per_minute, double now,
+                   int *retry_after);
+uint64_t of_sb_rl_key(const char *kind, const char *value);
 
 #endif

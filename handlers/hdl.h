@@ -74,6 +74,8 @@ void hdl_reply_verrs(struct hdl_req *r, const struct of_verrs *v);
 /* Map an OF_* code to its status and API.md's generic detail (404 uses "Not Found"). */
 void hdl_reply_rc(struct hdl_req *r, int rc);
 void hdl_reply_empty(struct hdl_req *r, int status);   /* 204 */
+/* 429 with Retry-After. */
+void hdl_reply_too_many(struct hdl_req *r, int retry_after);
 
 /* ---- request helpers (hdl.c) ---- */
 /* Body must be application/json (parameters allowed): else 415 is sent and
@@ -84,6 +86,14 @@ json_t *hdl_json_body(struct hdl_req *r);
 
 /* Query-string value (decoded, from the arena) or NULL; repeated keys: the last wins. */
 const char *hdl_query(struct hdl_req *r, const char *key);
+
+/* Value of key in an x-www-form-urlencoded string, decoded, or NULL. */
+const char *hdl_form_value(struct of_mem *m, const char *src, size_t len, const char *key);
+/* Integer/boolean query parameters; problems go to v (loc ["query", key]).
+ * hdl_query_bool: *out = -1 absent, 0 false, 1 true. */
+bool hdl_query_int(struct hdl_req *r, struct of_verrs *v, const char *key, int64_t def,
+                   int64_t min, int64_t max, const char *bound_msg, int64_t *out);
+bool hdl_query_bool(struct hdl_req *r, struct of_verrs *v, const char *key, int *out);
 
 /* page/page_size from the query (defaults 1/20, bounds per API.md); adds
  * problems to v. */

@@ -1,0 +1,19 @@
+/*
+ * repos.h -- the PostgreSQL implementations of the domain's repository
+ * interfaces. Each repository's statements are listed in its *_stmts table;
+ * the worker hands all of them to pool_create() so they are prepared once
+ * per connection.
+ */
+#ifndef OF_STORE_REPOS_H
+#define OF_STORE_REPOS_H
+
+#include <stddef.h>
+
+#include "store/pool.h"
+#include "domain/user.h"
+
+extern const struct pool_stmt *const store_user_stmts[];
+extern const size_t store_user_nstmts;
+struct user_repo store_user_repo(pool *p);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * sql.c -- see sql.h.
+ */
+#include "store/sql.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <string.h>
+
+int64_t
+sql_i64(const PGresult *r, int row, int col)
+{
+    int64_t v = 0;
+    const char *s = PQgetvalue(r, row, col);
+    if (PQgetisnull(r, row, col) || of_parse_i64(s, strlen(s), INT64_MIN, INT64_MAX, &v) != 0)
+        return 0;
+    return v;
+}
+
+bool
+sql_bool(const PGresult *r, int row, int col)
+{
+    return !PQgetisnull(r, row, col) && PQgetvalue(r, row, col)[0] == 't';
+}
+
+bool
+sql_isnull(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) != 0;
+}
+
+const char *
+sql_str(struct of_mem *m, const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return NULL;
+    return of_mem_strndup(m, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
+}
+
+int
+sql_rc(const struct pool_res *r)
+{
+    if (r->rc == OF_OK)
+        return OF_OK;
+    if (r->rc == OF_UNAVAILABLE)
+        return OF_UNAVAILABLE;
+    const char *st = r->sqlstate;
+    if (st == NULL)
+        return OF_ERR;
+    if (strcmp(st, "23505") == 0)
+        return OF_CONFLICT;
+    if (strncmp(st, "23", 2) == 0)
+        return OF_INVALID;
+    if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0)
+        return OF_CONFLICT;
+    if (strncmp(st, "08", 2) == 0 || strcmp(st, "57P01") == 0 || strcmp(st, "57014") == 0)
+        return OF_UNAVAILABLE;
+    of_log_error("statement failed: sqlstate %s", st);
+    return OF_ERR;
+}
+
+const char *
+sql_i64_param(struct of_mem *m, int64_t v)
+{
+    return of_mem_printf(m, "%lld", (long long)v);
+}

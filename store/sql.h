@@ -1,0 +1,32 @@
+/*
+ * sql.h -- helpers shared by the PostgreSQL repositories: timestamp
+ * formatting in SQL, reading typed columns, mapping errors to OF_* codes.
+ */
+#ifndef OF_STORE_SQL_H
+#define OF_STORE_SQL_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/mem.h"
+#include "store/pool.h"
+
+/* RFC 3339 UTC with microseconds and Z, formatted by PostgreSQL. */
+#define SQL_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/* Column readers: NULL-safe, copy into the arena. */
+int64_t     sql_i64(const PGresult *r, int row, int col);
+bool        sql_bool(const PGresult *r, int row, int col);
+bool        sql_isnull(const PGresult *r, int row, int col);
+const char *sql_str(struct of_mem *m, const PGresult *r, int row, int col);  /* NULL if SQL NULL */
+
+/* OF_OK, or the OF_* code a failed statement maps to: unique violation →
+ * OF_CONFLICT, check/not-null/fk → OF_INVALID, unavailable → OF_UNAVAILABLE,
+ * anything else OF_ERR. */
+int sql_rc(const struct pool_res *r);
+
+/* Format an int64 as text into the arena, for a statement parameter. */
+const char *sql_i64_param(struct of_mem *m, int64_t v);
+
+#endif

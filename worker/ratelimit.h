@@ -1,0 +1,18 @@
+/*
+ * ratelimit.h -- rate limits from config, over the scoreboard's shared token
+ * buckets so they hold across all workers of this master. 0 = off.
+ */
+#ifndef OF_RATELIMIT_H
+#define OF_RATELIMIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct worker;
+
+/* Each returns true when allowed; on false, *retry_after is set (seconds). */
+bool ratelimit_allow_login_ip(struct worker *w, const char *ip, int *retry_after);
+bool ratelimit_allow_login_user(struct worker *w, const char *username, int *retry_after);
+bool ratelimit_allow_write(struct worker *w, int64_t user_id, int *retry_after);
+
+#endif

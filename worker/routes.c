@@ -1,0 +1,31 @@
+/*
+ * routes.c -- the route table (a wiring file: the one place a test-only
+ * route may be compiled in).
+ */
+#include "worker/routes.h"
+#include "worker/router.h"
+#include "worker/testroutes.h"
+#include "handlers/ops.h"
+#include "handlers/auth.h"
+
+static struct route table[] = {
+    { HDL_GET,    "/health",                 RT_PUBLIC, 0,        hdl_health,        0 },
+    { HDL_GET,    "/ready",                  RT_PUBLIC, 0,        hdl_ready,         0 },
+    { HDL_POST,   "/api/v1/auth/register",   RT_PUBLIC, 0,        hdl_auth_register, 0 },
+    { HDL_POST,   "/api/v1/auth/login",      RT_PUBLIC, RT_LOGIN, hdl_auth_login,    0 },
+    { HDL_GET,    "/api/v1/auth/me",         RT_USER,   0,        hdl_auth_me,       0 },
+    { HDL_GET,    "/api/v1/users",           RT_ADMIN,  0,        hdl_users_list,    0 },
+    { HDL_PATCH,  "/api/v1/users/{id}",      RT_ADMIN,  RT_WRITE, hdl_users_patch,   0 },
+    { HDL_DELETE, "/api/v1/users/{id}",      RT_ADMIN,  RT_WRITE, hdl_users_delete,  0 },
+#ifdef OF_TEST_ROUTES
+    { HDL_GET,    "/__test/slow",            RT_PUBLIC, 0,        test_slow,         0 },
+    { HDL_GET,    "/__test/sleep_db",        RT_PUBLIC, 0,        test_sleep_db,     0 },
+#endif
+};
+
+const struct route *
+routes_table(size_t *n)
+{
+    *n = sizeof(table) / sizeof(table[0]);
+    return table;
+}

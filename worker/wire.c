@@ -1,0 +1,100 @@
+/*
+ * wire.c -- dependency injection, the C way: make the PostgreSQL
+ * repositories over this worker's pool, give them to the services together
+ * with the crypto adapters (argon2id thread pool, HS256 tokens), and hand the
+ * services to the handlers through w->svc.
+ */
+#include "worker/worker_int.h"
+#include "worker/jwt.h"
+#include "worker/ratelimit.h"
+#include "store/repos.h"
+#include "store/testq.h"
+#include "domain/auth_svc.h"
+#include "common/of.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- adapters ---- */
+
+static void
+hash_adapter(void *self, const char *pw, size_t len, pw_hash_cb cb, void *arg)
+{
+    if (hasher_hash(self, pw, len, cb, arg) == NULL)
+        cb(OF_UNAVAILABLE, NULL, arg);
+}
+
+static void
+verify_adapter(void *self, const char *hash, const char *pw, size_t len, pw_verify_cb cb, void *arg)
+{
+    hasher_job *j = hash != NULL ? hasher_verify(self, hash, pw, len, cb, arg)
+                                 : hasher_verify_dummy(self, pw, len, cb, arg);
+    if (j == NULL)
+        cb(OF_UNAVAILABLE, arg);
+}
+
+static int
+issue_adapter(void *self, int64_t user_id, const char *role, char *out, size_t cap)
+{
+    const struct of_cfg *cfg = self;
+    return jwt_issue((const unsigned char *)cfg->auth.jwt_secret, cfg->auth.jwt_secret_len,
+                     user_id, role, cfg->auth.token_ttl, out, cap);
+}
+
+static bool
+probe_db_ready(void *ctx)
+{
+    struct worker *w = ctx;
+    return pool_ready(w->pool);
+}
+
+static bool
+limit_login_user(void *ctx, const char *username, int *retry_after)
+{
+    return ratelimit_allow_login_user(ctx, username, retry_after);
+}
+
+/* ---- statements ---- */
+
+static const struct pool_stmt *all_stmts[256];
+
+const struct pool_stmt *const *
+wire_statements(size_t *n)
+{
+    static const struct { const struct pool_stmt *const *t; const size_t *n; } tables[] = {
+        { store_user_stmts, &store_user_nstmts },
+        { store_test_stmts, &store_test_nstmts },
+    };
+    size_t k = 0;
+    for (size_t i = 0; i < OF_ARRAY_LEN(tables); i++)
+        for (size_t j = 0; j < *tables[i].n && k < OF_ARRAY_LEN(all_stmts); j++)
+            all_stmts[k++] = tables[i].t[j];
+    *n = k;
+    return all_stmts;
+}
+
+int
+wire_services(struct worker *w)
+{
+    struct hdl_services *s = &w->svc;
+
+    s->probe.db_ready = probe_db_ready;
+    s->probe.ctx = w;
+    s->limits.login_user = limit_login_user;
+    s->limits.ctx = w;
+    s->allow_registration = w->cfg->auth.allow_registration;
+    s->token_ttl = w->cfg->auth.token_ttl;
+
+    struct pw_hasher    ph = { hash_adapter, verify_adapter, w->hasher };
+    struct token_issuer ti = { issue_adapter, (void *)w->cfg };
+    s->auth = auth_svc_create(store_user_repo(w->pool), ph, ti);
+    if (s->auth == NULL)
+        return OF_ERR;
+    return OF_OK;
+}
+
+void
+wire_destroy(struct worker *w)
+{
+    auth_svc_destroy(w->svc.auth);
+}

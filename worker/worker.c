@@ -1,0 +1,210 @@
+/*
+ * worker.c -- a worker process: set up the loop, evhttp on the inherited
+ * socket, the pool and the services; heartbeat every second; stop
+ * gracefully on TERM/QUIT (stop accepting, finish what is in flight, close
+ * idle keep-alive connections, exit), at once on INT.
+ */
+#include "worker/worker.h"
+#include "worker/worker_int.h"
+#include "worker/router.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct worker *self;
+
+struct worker *
+worker_self(void)
+{
+    return self;
+}
+
+static int64_t
+mono_s(void)
+{
+    return (int64_t)(of_mono_ns() / 1000000000u);
+}
+
+static void
+publish_pool_stats(struct worker *w)
+{
+    struct pool_stats st;
+    if (w->pool == NULL)
+        return;
+    pool_get_stats(w->pool, &st);
+    atomic_store_explicit(&w->slot->pool_open, st.open, memory_order_relaxed);
+    atomic_store_explicit(&w->slot->pool_busy, st.busy, memory_order_relaxed);
+    atomic_store_explicit(&w->slot->pool_idle, st.idle, memory_order_relaxed);
+    atomic_store_explicit(&w->slot->pool_waiting, st.waiting, memory_order_relaxed);
+    atomic_store_explicit(&w->slot->db_ok, st.db_ok ? 1 : 0, memory_order_relaxed);
+}
+
+static void
+on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    OF_UNUSED(fd);
+    OF_UNUSED(what);
+    atomic_store_explicit(&w->slot->heartbeat, mono_s(), memory_order_relaxed);
+    publish_pool_stats(w);
+    if (getppid() == 1 && !w->stopping)
+        worker_begin_stop(w, "master went away");
+}
+
+static _Noreturn void
+worker_exit(struct worker *w, int code)
+{
+    of_log_info("worker exiting after %llu requests", (unsigned long long)w->handled);
+    atomic_store(&w->slot->state, OF_SB_STOPPING);
+    /* Sockets, the pool's connections and memory all go with the process;
+     * freeing evhttp here would only cost time. */
+    exit(code);
+}
+
+void
+worker_maybe_exit(struct worker *w)
+{
+    if (w->stopping && w->outstanding <= 0)
+        event_base_loopbreak(w->base);
+}
+
+static void
+on_stop_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    OF_UNUSED(fd);
+    OF_UNUSED(what);
+    of_log_warn("graceful_timeout reached with %ld requests in flight", w->outstanding);
+    event_base_loopbreak(w->base);
+}
+
+void
+worker_begin_stop(struct worker *w, const char *why)
+{
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    of_log_info("worker stopping: %s", why);
+    atomic_store(&w->slot->state, OF_SB_STOPPING);
+    if (w->bound != NULL) {
+        evhttp_del_accept_socket(w->http, w->bound);
+        w->bound = NULL;
+    }
+    struct timeval tv = { w->cfg->server.graceful_timeout, 0 };
+    w->stop_timer = evtimer_new(w->base, on_stop_timeout, w);
+    evtimer_add(w->stop_timer, &tv);
+    worker_maybe_exit(w);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct worker *w = arg;
+    OF_UNUSED(what);
+    switch (sig) {
+    case SIGTERM:
+    case SIGQUIT:
+        worker_begin_stop(w, sig == SIGTERM ? "SIGTERM" : "SIGQUIT");
+        break;
+    case SIGINT:
+        worker_exit(w, 0);
+    case SIGUSR1:
+        if (of_log_reopen() != 0)
+            of_log_errno(OF_LOG_ERROR, errno, "reopening the log failed");
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+reset_signals(void)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    static const int dfl[] = { SIGCHLD, SIGALRM, SIGTTIN, SIGTTOU, SIGUSR2, SIGWINCH };
+    for (size_t i = 0; i < OF_ARRAY_LEN(dfl); i++)
+        sigaction(dfl[i], &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGTTIN, &sa, NULL);
+    sigaction(SIGTTOU, &sa, NULL);
+}
+
+static struct event_base *
+make_base(void)
+{
+    struct event_config *ec = event_config_new();
+    if (ec == NULL)
+        return NULL;
+    event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    struct event_base *b = event_base_new_with_config(ec);
+    event_config_free(ec);
+    return b;
+}
+
+_Noreturn void
+worker_run(const struct worker_args *a)
+{
+    static struct worker w;    /* one per process; static so callbacks outlive this frame */
+
+    reset_signals();
+    of_log_set_role("worker");
+    memset(&w, 0, sizeof(w));
+    self = &w;
+    w.cfg = a->cfg;
+    w.sb = a->sb;
+    w.slot = &a->sb->slots[a->slot];
+    w.slot_index = a->slot;
+    w.max_requests = a->max_requests;
+
+    atomic_store(&w.slot->pid, getpid());
+    atomic_store(&w.slot->generation, a->generation);
+    atomic_store(&w.slot->heartbeat, mono_s());
+    atomic_store(&w.slot->state, OF_SB_BOOTING);
+
+    if ((w.base = make_base()) == NULL)
+        of_fatal("event_base_new() failed");
+    if (router_init() != OF_OK)
+        of_fatal("route table is invalid");
+    if ((w.http = evhttp_new(w.base)) == NULL)
+        of_fatal("evhttp_new() failed");
+    http_setup(&w);
+    if ((w.bound = evhttp_accept_socket_with_handle(w.http, a->listen_fd)) == NULL)
+        of_fatal("evhttp_accept_socket_with_handle() failed");
+
+    size_t nst;
+    const struct pool_stmt *const *st = wire_statements(&nst);
+    if ((w.pool = pool_create(w.base, &a->cfg->database, st, nst)) == NULL)
+        of_fatal("pool_create() failed");
+    if ((w.hasher = hasher_create(w.base, a->cfg->auth.hash_threads)) == NULL)
+        of_fatal("hasher_create() failed");
+    if (wire_services(&w) != OF_OK)
+        of_fatal("wiring services failed");
+
+    static const int sigs[] = { SIGTERM, SIGQUIT, SIGINT, SIGUSR1 };
+    for (size_t i = 0; i < OF_ARRAY_LEN(sigs); i++) {
+        w.sigs[i] = evsignal_new(w.base, sigs[i], on_signal, &w);
+        event_add(w.sigs[i], NULL);
+    }
+    w.hb_timer = event_new(w.base, -1, EV_PERSIST, on_heartbeat, &w);
+    struct timeval one = { 1, 0 };
+    event_add(w.hb_timer, &one);
+
+    atomic_store(&w.slot->state, OF_SB_READY);
+    of_log_info("worker ready (slot %d, generation %u)", a->slot, a->generation);
+    event_base_dispatch(w.base);
+    worker_exit(&w, 0);
+}

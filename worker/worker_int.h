@@ -1,0 +1,56 @@
+/*
+ * worker_int.h -- the worker's private state, shared by worker.c (the loop,
+ * signals, heartbeat, wiring) and http.c (the request life cycle).
+ */
+#ifndef OF_WORKER_INT_H
+#define OF_WORKER_INT_H
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/buffer.h>
+
+#include "common/scoreboard.h"
+#include "config/config.h"
+#include "handlers/services.h"
+#include "store/pool.h"
+#include "worker/hasher.h"
+
+struct worker {
+    const struct of_cfg         *cfg;
+    struct event_base           *base;
+    struct evhttp               *http;
+    struct evhttp_bound_socket  *bound;
+    struct of_scoreboard        *sb;
+    struct of_sb_slot           *slot;
+    pool                        *pool;
+    hasher                      *hasher;
+    struct evbuffer             *outbuf;      /* reused for every reply */
+    struct event                *hb_timer;
+    struct event                *stop_timer;
+    struct event                *sigs[6];
+    struct hdl_services          svc;
+    void                        *wiring;      /* repositories and services (wire.c) */
+    long                         max_requests;
+    uint64_t                     handled;
+    long                         outstanding; /* requests not yet fully answered */
+    bool                         stopping;
+    int                          slot_index;
+};
+
+/* The one worker of this process (worker.c). */
+struct worker *worker_self(void);
+
+/* http.c */
+void http_setup(struct worker *w);
+/* Called when outstanding may have dropped to zero during a graceful stop. */
+void worker_maybe_exit(struct worker *w);
+/* Begin a graceful stop: stop accepting, finish in-flight, then exit. */
+void worker_begin_stop(struct worker *w, const char *why);
+
+/* wire.c: create repositories and services over the pool; fill w->svc. */
+int  wire_services(struct worker *w);
+void wire_destroy(struct worker *w);
+/* Every statement of every repository, for pool_create(). */
+const struct pool_stmt *const *wire_statements(size_t *n);
+
+#endif
