@@ -102,6 +102,26 @@ void hdl_paging(struct hdl_req *r, struct of_verrs *v, int64_t *page, int64_t *p
 /* Paged collection envelope; takes the reference to items. */
 json_t *hdl_page(json_t *items, int64_t page, int64_t page_size, int64_t total);
 
+/* Reading one body field. Absent: a "missing" problem when required.
+ * null or the wrong JSON type: a "type_error" problem. Returns FIELD_OK
+ * with the value, else FIELD_ABSENT or FIELD_BAD. */
+enum hdl_field { FIELD_ABSENT = 0, FIELD_OK, FIELD_BAD };
+enum hdl_field hdl_field_str(json_t *body, const char *key, bool required, struct of_verrs *v,
+                             const char **out, size_t *len);
+enum hdl_field hdl_field_bool(json_t *body, const char *key, bool required, struct of_verrs *v,
+                              bool *out);
+/* A positive 64-bit integer (ids, quantities: bounds are the caller's). */
+enum hdl_field hdl_field_int(json_t *body, const char *key, bool required, struct of_verrs *v,
+                             int64_t *out);
+/* Money: "19.99" or 19.99 or 1e2; more than 2 places, other strings, or
+ * beyond 99,999,999.99 is a value_error. */
+enum hdl_field hdl_field_money(json_t *body, const char *key, bool required, struct of_verrs *v,
+                               int64_t *cents);
+/* The same over an already-fetched value, with a loc prefix of body,
+ * items, idx (for array members; idx < 0 means no array). */
+enum hdl_field hdl_value_int(json_t *j, struct of_verrs *v, const char *arr, int idx,
+                             const char *key, int64_t *out);
+
 /* Money as API.md sends it: "19.99". */
 json_t *hdl_money(int64_t cents);
 

@@ -11,9 +11,14 @@
 
 #include "store/pool.h"
 #include "domain/user.h"
+#include "domain/product.h"
 
 extern const struct pool_stmt *const store_user_stmts[];
 extern const size_t store_user_nstmts;
 struct user_repo store_user_repo(pool *p);
+
+extern const struct pool_stmt *const store_product_stmts[];
+extern const size_t store_product_nstmts;
+struct product_repo store_product_repo(pool *p);
 
 #endif

@@ -7,6 +7,7 @@
 #include "worker/testroutes.h"
 #include "handlers/ops.h"
 #include "handlers/auth.h"
+#include "handlers/products.h"
 
 static struct route table[] = {
     { HDL_GET,    "/health",                 RT_PUBLIC, 0,        hdl_health,        0 },
@@ -17,6 +18,11 @@ static struct route table[] = {
     { HDL_GET,    "/api/v1/users",           RT_ADMIN,  0,        hdl_users_list,    0 },
     { HDL_PATCH,  "/api/v1/users/{id}",      RT_ADMIN,  RT_WRITE, hdl_users_patch,   0 },
     { HDL_DELETE, "/api/v1/users/{id}",      RT_ADMIN,  RT_WRITE, hdl_users_delete,  0 },
+    { HDL_GET,    "/api/v1/products",        RT_PUBLIC, 0,        hdl_products_list,   0 },
+    { HDL_POST,   "/api/v1/products",        RT_ADMIN,  RT_WRITE, hdl_products_create, 0 },
+    { HDL_GET,    "/api/v1/products/{id}",   RT_PUBLIC, 0,        hdl_products_get,    0 },
+    { HDL_PATCH,  "/api/v1/products/{id}",   RT_ADMIN,  RT_WRITE, hdl_products_patch,  0 },
+    { HDL_DELETE, "/api/v1/products/{id}",   RT_ADMIN,  RT_WRITE, hdl_products_delete, 0 },
 #ifdef OF_TEST_ROUTES
     { HDL_GET,    "/__test/slow",            RT_PUBLIC, 0,        test_slow,         0 },
     { HDL_GET,    "/__test/sleep_db",        RT_PUBLIC, 0,        test_sleep_db,     0 },

@@ -10,6 +10,7 @@
 #include "store/repos.h"
 #include "store/testq.h"
 #include "domain/auth_svc.h"
+#include "domain/product.h"
 #include "common/of.h"
 
 #include <stdlib.h>
@@ -63,6 +64,7 @@ wire_statements(size_t *n)
 {
     static const struct { const struct pool_stmt *const *t; const size_t *n; } tables[] = {
         { store_user_stmts, &store_user_nstmts },
+        { store_product_stmts, &store_product_nstmts },
         { store_test_stmts, &store_test_nstmts },
     };
     size_t k = 0;
@@ -88,7 +90,8 @@ wire_services(struct worker *w)
     struct pw_hasher    ph = { hash_adapter, verify_adapter, w->hasher };
     struct token_issuer ti = { issue_adapter, (void *)w->cfg };
     s->auth = auth_svc_create(store_user_repo(w->pool), ph, ti);
-    if (s->auth == NULL)
+    s->products = product_svc_create(store_product_repo(w->pool));
+    if (s->auth == NULL || s->products == NULL)
         return OF_ERR;
     return OF_OK;
 }
@@ -97,4 +100,5 @@ void
 wire_destroy(struct worker *w)
 {
     auth_svc_destroy(w->svc.auth);
+    product_svc_destroy(w->svc.products);
 }

@@ -1,0 +1,189 @@
+/*
+ * products.c -- the catalog over HTTP. JSON ⇄ product_input, then the
+ * product service; rules live in domain/product.c.
+ */
+#include "handlers/products.h"
+#include "handlers/services.h"
+#include "domain/product.h"
+#include "common/of.h"
+
+#include <string.h>
+
+static json_t *
+product_json(const struct product *p)
+{
+    return json_pack("{s:I,s:s,s:o,s:b,s:s,s:s}", "id", (json_int_t)p->id, "name", p->name,
+                     "price", hdl_money(p->price), "in_stock", p->in_stock,
+                     "created_at", p->created_at, "updated_at", p->updated_at);
+}
+
+static void
+not_found(struct hdl_req *r)
+{
+    hdl_reply_error(r, 404, of_mem_printf(r->mem, "Product %lld not found", (long long)r->ids[0]));
+}
+
+struct ctx {
+    struct hdl_req *r;
+    struct of_verrs v;
+    int64_t         page, page_size;
+};
+
+static struct ctx *
+ctx_new(struct hdl_req *r)
+{
+    struct ctx *c = of_mem_alloc(r->mem, sizeof(*c));
+    c->r = r;
+    of_verrs_init(&c->v);
+    return c;
+}
+
+static struct audit_ctx *
+audit_of(struct hdl_req *r)
+{
+    struct audit_ctx *a = of_mem_alloc(r->mem, sizeof(*a));
+    a->actor_id = r->who.user_id;
+    a->request_id = r->request_id;
+    return a;
+}
+
+/* ---- reads ---- */
+
+static void
+got(int rc, const struct product *p, void *arg)
+{
+    struct hdl_req *r = arg;
+    if (rc == OF_NOTFOUND)
+        not_found(r);
+    else if (rc != OF_OK)
+        hdl_reply_rc(r, rc);
+    else
+        hdl_reply_json(r, 200, product_json(p));
+}
+
+void
+hdl_products_get(struct hdl_req *r)
+{
+    product_svc_get(r->svc->products, r->mem, r->ids[0], got, r);
+}
+
+static void
+listed(int rc, const struct product_list *l, void *arg)
+{
+    struct ctx *c = arg;
+    if (rc != OF_OK) {
+        hdl_reply_rc(c->r, rc);
+        return;
+    }
+    json_t *items = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(items, product_json(&l->items[i]));
+    hdl_reply_json(c->r, 200, hdl_page(items, c->page, c->page_size, l->total));
+}
+
+void
+hdl_products_list(struct hdl_req *r)
+{
+    struct ctx           *c = ctx_new(r);
+    struct product_filter f = { .in_stock = -1, .sort = PSORT_ID };
+
+    hdl_paging(r, &c->v, &c->page, &c->page_size);
+    hdl_query_bool(r, &c->v, "in_stock", &f.in_stock);
+    f.q = hdl_query(r, "q");
+    const char *sort = hdl_query(r, "sort");
+    if (sort != NULL && !product_sort_parse(sort, &f.sort))
+        of_verr_add(&c->v, OF_VE_VALUE,
+                    "Input should be 'id', '-id', 'name', '-name', 'price' or '-price'",
+                    OF_K("query"), OF_K("sort"), OF_END);
+    if (of_verrs_any(&c->v)) {
+        hdl_reply_verrs(r, &c->v);
+        return;
+    }
+    f.limit = c->page_size;
+    f.offset = (c->page - 1) * c->page_size;
+    product_svc_list(r->svc->products, r->mem, &f, listed, c);
+}
+
+/* ---- writes (admin) ---- */
+
+static bool
+parse_input(struct hdl_req *r, json_t *body, struct ctx *c, struct product_input *in)
+{
+    memset(in, 0, sizeof(*in));
+    in->has_name = hdl_field_str(body, "name", false, &c->v, &in->name, &in->name_len) == FIELD_OK;
+    in->has_price = hdl_field_money(body, "price", false, &c->v, &in->price) == FIELD_OK;
+    in->has_in_stock = hdl_field_bool(body, "in_stock", false, &c->v, &in->in_stock) == FIELD_OK;
+    OF_UNUSED(r);
+    return !of_verrs_any(&c->v);
+}
+
+static void
+written(int rc, const struct product *p, void *arg, int ok_status)
+{
+    struct ctx *c = arg;
+    switch (rc) {
+    case OF_OK:       hdl_reply_json(c->r, ok_status, product_json(p)); break;
+    case OF_INVALID:  hdl_reply_verrs(c->r, &c->v); break;
+    case OF_CONFLICT: hdl_reply_error(c->r, 409, "Product already exists"); break;
+    case OF_NOTFOUND: not_found(c->r); break;
+    default:          hdl_reply_rc(c->r, rc); break;
+    }
+}
+
+static void created(int rc, const struct product *p, void *arg) { written(rc, p, arg, 201); }
+static void updated(int rc, const struct product *p, void *arg) { written(rc, p, arg, 200); }
+
+void
+hdl_products_create(struct hdl_req *r)
+{
+    struct product_input in;
+    json_t *body = hdl_json_body(r);
+    if (body == NULL)
+        return;
+    struct ctx *c = ctx_new(r);
+    /* required-ness is the domain's rule; type problems are found here */
+    bool ok = parse_input(r, body, c, &in);
+    if (!ok) {
+        /* still report missing required fields alongside type problems */
+        if (json_object_get(body, "name") == NULL)
+            of_verr_add(&c->v, OF_VE_MISSING, "Field required", OF_K("body"), OF_K("name"), OF_END);
+        if (json_object_get(body, "price") == NULL)
+            of_verr_add(&c->v, OF_VE_MISSING, "Field required", OF_K("body"), OF_K("price"), OF_END);
+        hdl_reply_verrs(r, &c->v);
+        return;
+    }
+    product_svc_insert(r->svc->products, r->mem, &in, audit_of(r), &c->v, created, c);
+}
+
+void
+hdl_products_patch(struct hdl_req *r)
+{
+    struct product_input in;
+    json_t *body = hdl_json_body(r);
+    if (body == NULL)
+        return;
+    struct ctx *c = ctx_new(r);
+    if (!parse_input(r, body, c, &in)) {
+        hdl_reply_verrs(r, &c->v);
+        return;
+    }
+    product_svc_update(r->svc->products, r->mem, r->ids[0], &in, audit_of(r), &c->v, updated, c);
+}
+
+static void
+deleted(int rc, void *arg)
+{
+    struct hdl_req *r = arg;
+    if (rc == OF_OK)
+        hdl_reply_empty(r, 204);
+    else if (rc == OF_NOTFOUND)
+        not_found(r);
+    else
+        hdl_reply_rc(r, rc);
+}
+
+void
+hdl_products_delete(struct hdl_req *r)
+{
+    product_svc_delete(r->svc->products, r->mem, r->ids[0], audit_of(r), deleted, r);
+}

@@ -1,0 +1,236 @@
+/*
+ * product_repo.c -- the catalog in PostgreSQL. Each write and its audit row
+ * are one statement (a data-modifying CTE): one round trip, all or nothing.
+ * List statements are one per sort order from a fixed allowlist; the total
+ * comes back in the same round trip, even for a page past the end.
+ */
+#include "store/repos.h"
+#include "store/sql.h"
+#include "domain/money.h"
+#include "common/of.h"
+
+#include <string.h>
+
+#define PCOLS(p) p "id, " p "name, " p "price_cents, " p "in_stock, " \
+                 SQL_TS(p "created_at") ", " SQL_TS(p "updated_at")
+
+static const struct pool_stmt st_get = {
+    "product_get", "SELECT " PCOLS("") " FROM products WHERE id = $1", 1 };
+
+#define PFILTER "($1::bool IS NULL OR in_stock = $1) AND " \
+                "($2::text IS NULL OR strpos(lower(name), lower($2)) > 0)"
+#define PLIST(nm, inner, outer) { nm, \
+    "SELECT " PCOLS("p.") ", t.n FROM (SELECT count(*) AS n FROM products WHERE " PFILTER ") t " \
+    "LEFT JOIN LATERAL (SELECT * FROM products WHERE " PFILTER " ORDER BY " inner \
+    " LIMIT $3 OFFSET $4) p ON true ORDER BY " outer, 4 }
+
+static const struct pool_stmt st_list[PSORT_COUNT] = {
+    PLIST("product_list_id", "id", "p.id"),
+    PLIST("product_list_id_desc", "id DESC", "p.id DESC"),
+    PLIST("product_list_name", "name, id", "p.name, p.id"),
+    PLIST("product_list_name_desc", "name DESC, id DESC", "p.name DESC, p.id DESC"),
+    PLIST("product_list_price", "price_cents, id", "p.price_cents, p.id"),
+    PLIST("product_list_price_desc", "price_cents DESC, id DESC", "p.price_cents DESC, p.id DESC"),
+};
+
+#define AUDIT_INSERT(action, details) \
+    "a AS (INSERT INTO audit_log (actor_id, action, entity, entity_id, request_id, details) " \
+    "SELECT $5, '" action "', 'product', id, $6, " details " FROM p) "
+
+static const struct pool_stmt st_create = {
+    "product_create",
+    "WITH p AS (INSERT INTO products (name, price_cents, in_stock) VALUES ($1, $2, $3) "
+    "  ON CONFLICT DO NOTHING RETURNING *), "
+    AUDIT_INSERT("create", "jsonb_build_object('name', name, 'price', $4::text, 'in_stock', in_stock)")
+    "SELECT " PCOLS("") " FROM p", 6 };
+
+static const struct pool_stmt st_update = {
+    "product_update",
+    "WITH p AS (UPDATE products SET name = COALESCE($2, name), "
+    "  price_cents = COALESCE($3::bigint, price_cents), in_stock = COALESCE($4::bool, in_stock), "
+    "  updated_at = CASE WHEN $2::text IS NULL AND $3::bigint IS NULL AND $4::bool IS NULL "
+    "    THEN updated_at ELSE now() END "
+    "  WHERE id = $1 RETURNING *), "
+    AUDIT_INSERT("update", "jsonb_strip_nulls(jsonb_build_object('name', $2::text, "
+                 "'price', $7::text, 'in_stock', $4::bool))")
+    "SELECT " PCOLS("") " FROM p", 7 };
+
+static const struct pool_stmt st_delete = {
+    "product_delete",
+    "WITH p AS (DELETE FROM products WHERE id = $1 RETURNING id, name), "
+    "a AS (INSERT INTO audit_log (actor_id, action, entity, entity_id, request_id, details) "
+    "  SELECT $2, 'delete', 'product', id, $3, jsonb_build_object('name', name) FROM p) "
+    "SELECT id FROM p", 3 };
+
+const struct pool_stmt *const store_product_stmts[] = {
+    &st_get, &st_list[0], &st_list[1], &st_list[2], &st_list[3], &st_list[4], &st_list[5],
+    &st_create, &st_update, &st_delete,
+};
+const size_t store_product_nstmts = OF_ARRAY_LEN(store_product_stmts);
+
+struct op {
+    struct of_mem   *m;
+    product_cb       cb;
+    product_list_cb  list_cb;
+    product_done_cb  done_cb;
+    void            *arg;
+    int              missing_rc;
+};
+
+static struct op *
+op_new(struct of_mem *m, void *arg, int missing_rc)
+{
+    struct op *op = of_mem_calloc(m, sizeof(*op));
+    op->m = m;
+    op->arg = arg;
+    op->missing_rc = missing_rc;
+    return op;
+}
+
+static void
+row_to_product(struct of_mem *m, const PGresult *r, int row, struct product *p)
+{
+    p->id = sql_i64(r, row, 0);
+    p->name = sql_str(m, r, row, 1);
+    p->price = sql_i64(r, row, 2);
+    p->in_stock = sql_bool(r, row, 3);
+    p->created_at = sql_str(m, r, row, 4);
+    p->updated_at = sql_str(m, r, row, 5);
+}
+
+static void
+on_product(const struct pool_res *res, void *arg)
+{
+    struct op *op = arg;
+    int rc = sql_rc(res);
+    if (rc != OF_OK) {
+        op->cb(rc, NULL, op->arg);
+        return;
+    }
+    if (PQntuples(res->res) == 0) {
+        op->cb(op->missing_rc, NULL, op->arg);
+        return;
+    }
+    struct product *p = of_mem_alloc(op->m, sizeof(*p));
+    row_to_product(op->m, res->res, 0, p);
+    op->cb(OF_OK, p, op->arg);
+}
+
+static void
+repo_get(void *self, struct of_mem *m, int64_t id, product_cb cb, void *arg)
+{
+    struct op *op = op_new(m, arg, OF_NOTFOUND);
+    op->cb = cb;
+    const char *p[] = { sql_i64_param(m, id) };
+    pool_query(self, m, &st_get, p, on_product, op);
+}
+
+static void
+on_list(const struct pool_res *res, void *arg)
+{
+    struct op *op = arg;
+    int rc = sql_rc(res);
+    if (rc != OF_OK) {
+        op->list_cb(rc, NULL, op->arg);
+        return;
+    }
+    int n = PQntuples(res->res);
+    struct product_list *l = of_mem_calloc(op->m, sizeof(*l));
+    struct product *items = of_mem_alloc(op->m, sizeof(*items) * (size_t)(n ? n : 1));
+    size_t k = 0;
+    for (int i = 0; i < n; i++)
+        if (!sql_isnull(res->res, i, 0))
+            row_to_product(op->m, res->res, i, &items[k++]);
+    l->items = items;
+    l->n = k;
+    l->total = n > 0 ? sql_i64(res->res, 0, 6) : 0;
+    op->list_cb(OF_OK, l, op->arg);
+}
+
+static void
+repo_list(void *self, struct of_mem *m, const struct product_filter *f, product_list_cb cb, void *arg)
+{
+    struct op *op = op_new(m, arg, OF_NOTFOUND);
+    op->list_cb = cb;
+    const char *p[] = {
+        f->in_stock < 0 ? NULL : (f->in_stock ? "true" : "false"),
+        f->q,
+        sql_i64_param(m, f->limit),
+        sql_i64_param(m, f->offset),
+    };
+    pool_query(self, m, &st_list[f->sort], p, on_list, op);
+}
+
+static const char *
+price_param(struct of_mem *m, const struct product_input *in)
+{
+    if (!in->has_price)
+        return NULL;
+    char *buf = of_mem_alloc(m, MONEY_FMT_CAP);
+    money_format(in->price, buf);
+    return buf;
+}
+
+static void
+repo_create(void *self, struct of_mem *m, const struct product_input *in,
+            const struct audit_ctx *a, product_cb cb, void *arg)
+{
+    struct op *op = op_new(m, arg, OF_CONFLICT);
+    op->cb = cb;
+    const char *p[] = {
+        in->name, sql_i64_param(m, in->price), in->in_stock ? "true" : "false",
+        price_param(m, in), sql_i64_param(m, a->actor_id), a->request_id,
+    };
+    pool_query(self, m, &st_create, p, on_product, op);
+}
+
+static void
+repo_update(void *self, struct of_mem *m, int64_t id, const struct product_input *in,
+            const struct audit_ctx *a, product_cb cb, void *arg)
+{
+    struct op *op = op_new(m, arg, OF_NOTFOUND);
+    op->cb = cb;
+    const char *p[] = {
+        sql_i64_param(m, id),
+        in->has_name ? in->name : NULL,
+        in->has_price ? sql_i64_param(m, in->price) : NULL,
+        in->has_in_stock ? (in->in_stock ? "true" : "false") : NULL,
+        sql_i64_param(m, a->actor_id), a->request_id,
+        price_param(m, in),
+    };
+    pool_query(self, m, &st_update, p, on_product, op);
+}
+
+static void
+on_deleted(const struct pool_res *res, void *arg)
+{
+    struct op *op = arg;
+    int rc = sql_rc(res);
+    if (rc == OF_OK && PQntuples(res->res) == 0)
+        rc = OF_NOTFOUND;
+    op->done_cb(rc, op->arg);
+}
+
+static void
+repo_remove(void *self, struct of_mem *m, int64_t id, const struct audit_ctx *a,
+            product_done_cb cb, void *arg)
+{
+    struct op *op = op_new(m, arg, OF_NOTFOUND);
+    op->done_cb = cb;
+    const char *p[] = { sql_i64_param(m, id), sql_i64_param(m, a->actor_id), a->request_id };
+    pool_query(self, m, &st_delete, p, on_deleted, op);
+}
+
+static const struct product_repo_ops pg_product_ops = {
+    .get = repo_get,
+    .list = repo_list,
+    .create = repo_create,
+    .update = repo_update,
+    .remove = repo_remove,
+};
+
+struct product_repo
+store_product_repo(pool *p)
+{
+    return (struct product_repo){ &pg_product_ops, p };
+}
