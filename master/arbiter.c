@@ -1,0 +1,647 @@
+/*
+ * arbiter.c -- the master's supervision loop (gunicorn's arbiter, nginx's
+ * process cycle).
+ *
+ * Signal handlers only set flags. The loop blocks every signal it handles,
+ * sleeps in sigsuspend(), and after each wake runs a flat list of checks:
+ * reap, stop requests, reload, TTIN/TTOU, log reopen, then arb_tick() which
+ * enforces the invariants (heartbeat watchdog, stop deadlines, reload
+ * progress, "target workers of the current generation are running").
+ * A 1 s interval timer (100 ms while something is in transition) makes
+ * sure the checks run even when no signal comes.
+ *
+ * Workers are identified by scoreboard slot; a[slot] mirrors the master's
+ * view of that slot. A worker belongs to a config generation; HUP starts a
+ * new generation, waits until all its workers are READY, then TERMs the old
+ * ones, so capacity never drops during a reload.
+ *
+ * Respawn policy: a worker that exits unasked is replaced at once, unless it
+ * died during boot (never READY, or within 1 s of its start): then spawns
+ * back off exponentially (100 ms .. 2 s), and after ARB_BOOT_FAIL_MAX such
+ * deaths in a row the master gives up and exits 1 instead of fork-bombing.
+ */
+#include "master/master.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/of.h"
+#include "common/scoreboard.h"
+#include "common/util.h"
+#include "worker/worker.h"
+
+#define ARB_BOOT_FAIL_MAX   8                     /* deaths at boot in a row before giving up */
+#define ARB_BOOT_WINDOW_NS  1000000000ull         /* dying younger than this is a boot failure */
+#define ARB_BACKOFF_MIN_NS  100000000ull
+#define ARB_BACKOFF_MAX_NS  2000000000ull
+#define ARB_QUICK_STOP_NS   3000000000ull         /* INT/QUIT: KILL what is left after this */
+#define ARB_TICK_SLOW_US    1000000
+#define ARB_TICK_FAST_US    100000
+
+enum arb_mode { ARB_RUN, ARB_GRACEFUL, ARB_QUICK };
+
+struct arb_worker {
+    pid_t    pid;            /* 0 = slot unused */
+    uint32_t gen;
+    uint64_t spawned_ns;
+    uint64_t stop_ns;        /* when we sent TERM/INT; 0 = not asked to stop */
+    bool     ready_seen;
+    bool     proven;         /* lived past the boot window */
+    bool     watchdog_killed;
+    bool     deadline_killed;
+};
+
+struct arbiter {
+    struct of_cfg        *cfg;
+    int                   listen_fd;
+    struct of_scoreboard *sb;
+    struct arb_worker     w[OF_SB_MAX_WORKERS];
+    uint32_t              gen;
+    int                   target;
+    int                   boot_fails;       /* in a row */
+    uint64_t              next_spawn_ns;    /* backoff: no spawn before this */
+    bool                  reloading;
+    bool                  announced_ready;
+    enum arb_mode         mode;
+    uint64_t              stop_deadline_ns;
+    bool                  stop_killed;
+    int                   exit_code;
+    long                  tick_us;
+};
+
+static volatile sig_atomic_t sig_reap, sig_term, sig_quick, sig_hup, sig_ttin, sig_ttou,
+                             sig_usr1, sig_alarm;
+
+static const int arb_signals[] = {
+    SIGCHLD, SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH,
+};
+
+static void
+arb_on_signal(int sig)
+{
+    switch (sig) {
+    case SIGCHLD: sig_reap = 1; break;
+    case SIGALRM: sig_alarm = 1; break;
+    case SIGHUP:  sig_hup = 1; break;
+    case SIGINT:
+    case SIGQUIT: sig_quick = 1; break;
+    case SIGTERM: sig_term = 1; break;
+    case SIGTTIN: sig_ttin++; break;
+    case SIGTTOU: sig_ttou++; break;
+    case SIGUSR1: sig_usr1 = 1; break;
+    default: break;   /* USR2 (binary upgrade) and WINCH: not supported, ignored */
+    }
+}
+
+static int64_t
+mono_s(void)
+{
+    return (int64_t)(of_mono_ns() / 1000000000u);
+}
+
+/* ---- signals and the timer -------------------------------------------- */
+
+static void
+arb_signals_install(sigset_t *blocked, sigset_t *old)
+{
+    struct sigaction sa;
+
+    sigemptyset(blocked);
+    for (size_t i = 0; i < OF_ARRAY_LEN(arb_signals); i++)
+        sigaddset(blocked, arb_signals[i]);
+    sigprocmask(SIG_BLOCK, blocked, old);
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = arb_on_signal;
+    sa.sa_mask = *blocked;
+    for (size_t i = 0; i < OF_ARRAY_LEN(arb_signals); i++) {
+        sa.sa_flags = arb_signals[i] == SIGCHLD ? SA_NOCLDSTOP : 0;
+        sigaction(arb_signals[i], &sa, NULL);
+    }
+    sa.sa_handler = SIG_IGN;
+    sa.sa_flags = 0;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+static void
+arb_set_tick(struct arbiter *a, long us)
+{
+    if (a->tick_us == us)
+        return;
+    struct itimerval it = { { us / 1000000, us % 1000000 }, { us / 1000000, us % 1000000 } };
+    setitimer(ITIMER_REAL, &it, NULL);
+    a->tick_us = us;
+}
+
+/* ---- spawning --------------------------------------------------------- */
+
+static long
+arb_max_requests(const struct of_cfg *cfg)
+{
+    long m = cfg->server.max_requests, j = cfg->server.max_requests_jitter;
+    if (m <= 0)
+        return 0;
+    if (j > 0) {
+        uint64_t r = ((uint64_t)random() << 31) ^ (uint64_t)random();
+        m += (long)(r % ((uint64_t)j + 1));
+    }
+    return m;
+}
+
+static _Noreturn void
+arb_child(struct arbiter *a, int slot, long max_requests, pid_t master)
+{
+    struct sigaction sa;
+
+    of_log_set_role("worker");
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    for (size_t i = 0; i < OF_ARRAY_LEN(arb_signals); i++)
+        sigaction(arb_signals[i], &sa, NULL);
+    /* if the master dies hard, stop gracefully instead of lingering */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != master)
+        _exit(0);
+
+    struct worker_args wa = {
+        .cfg = a->cfg,
+        .listen_fd = a->listen_fd,
+        .sb = a->sb,
+        .slot = slot,
+        .generation = a->gen,
+        .max_requests = max_requests,
+    };
+    worker_run(&wa);
+}
+
+static int
+arb_free_slot(const struct arbiter *a)
+{
+    for (int i = 0; i < OF_SB_MAX_WORKERS; i++)
+        if (a->w[i].pid == 0)
+            return i;
+    return -1;
+}
+
+static int
+arb_spawn(struct arbiter *a)
+{
+    int slot = arb_free_slot(a);
+    if (slot < 0) {
+        of_log_warn("no free scoreboard slot (max %d workers); not spawning", OF_SB_MAX_WORKERS);
+        return OF_ERR;
+    }
+    struct of_sb_slot *s = &a->sb->slots[slot];
+    atomic_store(&s->pid, 0);
+    atomic_store(&s->generation, a->gen);
+    atomic_store(&s->heartbeat, mono_s());
+    atomic_store(&s->state, OF_SB_BOOTING);
+
+    long  maxreq = arb_max_requests(a->cfg);
+    pid_t master = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        of_log_errno(OF_LOG_ERROR, errno, "fork() failed");
+        atomic_store(&s->state, OF_SB_FREE);
+        a->next_spawn_ns = of_mono_ns() + ARB_BACKOFF_MAX_NS;
+        return OF_ERR;
+    }
+    if (pid == 0)
+        arb_child(a, slot, maxreq, master);
+
+    atomic_store(&s->pid, pid);
+    struct arb_worker *w = &a->w[slot];
+    memset(w, 0, sizeof(*w));
+    w->pid = pid;
+    w->gen = a->gen;
+    w->spawned_ns = of_mono_ns();
+    of_log_info("spawned worker %ld (slot %d, generation %u, max_requests %ld)", (long)pid, slot,
+                a->gen, maxreq);
+    return OF_OK;
+}
+
+/* ---- stopping workers ------------------------------------------------- */
+
+static void
+arb_stop_worker(struct arbiter *a, int slot, int sig)
+{
+    struct arb_worker *w = &a->w[slot];
+    if (w->pid == 0)
+        return;
+    if (w->stop_ns == 0 || sig == SIGINT)
+        kill(w->pid, sig);
+    if (w->stop_ns == 0)
+        w->stop_ns = of_mono_ns();
+}
+
+static int
+arb_live(const struct arbiter *a)
+{
+    int n = 0;
+    for (int i = 0; i < OF_SB_MAX_WORKERS; i++)
+        n += a->w[i].pid != 0;
+    return n;
+}
+
+static void
+arb_begin_stop(struct arbiter *a, enum arb_mode mode, int code)
+{
+    if (a->mode == ARB_QUICK || a->mode == mode)
+        return;
+    uint64_t now = of_mono_ns();
+    a->mode = mode;
+    a->exit_code = code > a->exit_code ? code : a->exit_code;
+    a->stop_killed = false;
+    master_notify("STOPPING=1");
+    if (mode == ARB_GRACEFUL) {
+        /* the worker's own timer fires at graceful_timeout; allow it a second more */
+        a->stop_deadline_ns = now + (uint64_t)(a->cfg->server.graceful_timeout + 1) * 1000000000ull;
+        of_log_info("graceful stop: waiting up to %ds for %d workers", a->cfg->server.graceful_timeout,
+                    arb_live(a));
+    } else {
+        a->stop_deadline_ns = now + ARB_QUICK_STOP_NS;
+        of_log_info("quick stop of %d workers", arb_live(a));
+    }
+    for (int i = 0; i < OF_SB_MAX_WORKERS; i++)
+        arb_stop_worker(a, i, mode == ARB_GRACEFUL ? SIGTERM : SIGINT);
+}
+
+/* ---- reaping ---------------------------------------------------------- */
+
+static void
+arb_describe_status(int st, char *buf, size_t cap)
+{
+    if (WIFEXITED(st))
+        snprintf(buf, cap, "exited with status %d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st))
+        snprintf(buf, cap, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+    else
+        snprintf(buf, cap, "ended (status 0x%x)", (unsigned)st);
+}
+
+static void
+arb_reaped(struct arbiter *a, int slot, int st)
+{
+    struct arb_worker *w = &a->w[slot];
+    uint64_t           now = of_mono_ns();
+    int                state = atomic_load(&a->sb->slots[slot].state);
+    bool               ever_ready = w->ready_seen || state == OF_SB_READY;
+    bool               clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    bool               asked = w->stop_ns != 0;
+    char               how[96];
+
+    arb_describe_status(st, how, sizeof(how));
+    if (asked || (clean && a->mode == ARB_RUN)) {
+        of_log_info("worker %ld (slot %d) %s%s", (long)w->pid, slot, how,
+                    asked ? "" : " (recycled)");
+    } else {
+        of_log_error("worker %ld (slot %d) %s%s", (long)w->pid, slot, how,
+                     w->watchdog_killed ? " after its heartbeat stopped" : "");
+    }
+
+    if (!asked && !clean) {
+        atomic_fetch_add(&a->sb->worker_restarts, 1);
+        bool boot = !ever_ready || now - w->spawned_ns < ARB_BOOT_WINDOW_NS;
+        if (boot) {
+            a->boot_fails++;
+            uint64_t d = ARB_BACKOFF_MIN_NS << (a->boot_fails - 1 < 5 ? a->boot_fails - 1 : 5);
+            a->next_spawn_ns = now + (d < ARB_BACKOFF_MAX_NS ? d : ARB_BACKOFF_MAX_NS);
+        }
+    }
+    of_sb_retire(a->sb, slot);
+    memset(w, 0, sizeof(*w));
+
+    if (a->boot_fails >= ARB_BOOT_FAIL_MAX && a->mode == ARB_RUN) {
+        of_log_error("workers keep dying during boot (%d times in a row, last one %s); "
+                     "giving up -- see the worker errors above", a->boot_fails, how);
+        master_notify("STATUS=workers keep dying during boot");
+        arb_begin_stop(a, ARB_QUICK, 1);
+    }
+}
+
+static void
+arb_reap(struct arbiter *a)
+{
+    int   st;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        int slot = -1;
+        for (int i = 0; i < OF_SB_MAX_WORKERS; i++)
+            if (a->w[i].pid == pid)
+                slot = i;
+        if (slot < 0)
+            continue;   /* not a worker of ours */
+        arb_reaped(a, slot, st);
+    }
+}
+
+/* ---- reload (HUP) ----------------------------------------------------- */
+
+static void
+arb_reload(struct arbiter *a)
+{
+    char          err[512];
+    struct of_cfg *n = calloc(1, sizeof(*n));
+
+    if (n == NULL) {
+        of_log_error("reload failed: out of memory");
+        return;
+    }
+    if (cfg_load(n, a->cfg->path, true, err, sizeof(err)) != OF_OK) {
+        of_log_error("reload failed, keeping the running configuration: %s", err);
+        free(n);
+        return;
+    }
+    char mono[64];
+    snprintf(mono, sizeof(mono), "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)(of_mono_ns() / 1000));
+    master_notify(mono);
+
+    if (strcmp(n->server.listen, a->cfg->server.listen) != 0)
+        of_log_warn("server.listen changed to \"%s\": a restart is needed for that; still on \"%s\"",
+                    n->server.listen, a->cfg->server.listen);
+    enum of_log_level lvl = OF_LOG_INFO;
+    of_log_level_parse(n->server.log_level, &lvl);
+    if (of_log_open(n->server.log_file, lvl) != 0)
+        of_log_errno(OF_LOG_ERROR, errno, "cannot open server.log_file %s", n->server.log_file);
+
+    cfg_free(a->cfg);
+    free(a->cfg);
+    a->cfg = n;
+    a->gen++;
+    a->target = n->server.workers_effective;
+    a->reloading = true;
+    a->boot_fails = 0;
+    a->next_spawn_ns = 0;
+    of_log_info("reloading: generation %u with %d workers", a->gen, a->target);
+}
+
+/* New generation all READY: retire the old ones. */
+static void
+arb_reload_progress(struct arbiter *a)
+{
+    int ready = 0;
+    for (int i = 0; i < OF_SB_MAX_WORKERS; i++)
+        if (a->w[i].pid != 0 && a->w[i].gen == a->gen && a->w[i].stop_ns == 0 &&
+            atomic_load(&a->sb->slots[i].state) == OF_SB_READY)
+            ready++;
+    if (ready < a->target)
+        return;
+    int old = 0;
+    for (int i = 0; i < OF_SB_MAX_WORKERS; i++) {
+        if (a->w[i].pid != 0 && a->w[i].gen != a->gen && a->w[i].stop_ns == 0) {
+            arb_stop_worker(a, i, SIGTERM);
+            old++;
+        }
+    }
+    a->reloading = false;
+    master_notify("READY=1");
+    of_log_info("reload done: %d workers of generation %u ready, %d old ones stopping", ready,
+                a->gen, old);
+}
+
+/* ---- the periodic checks ---------------------------------------------- */
+
+static void
+arb_watchdog(struct arbiter *a)
+{
+    uint64_t now = of_mono_ns();
+    int64_t  now_s = mono_s();
+
+    for (int i = 0; i < OF_SB_MAX_WORKERS; i++) {
+        struct arb_worker *w = &a->w[i];
+        if (w->pid == 0 || w->watchdog_killed || w->deadline_killed)
+            continue;
+        struct of_sb_slot *s = &a->sb->slots[i];
+        if (atomic_load(&s->state) == OF_SB_READY)
+            w->ready_seen = true;
+        if (!w->proven && w->ready_seen && now - w->spawned_ns >= ARB_BOOT_WINDOW_NS) {
+            w->proven = true;
+            a->boot_fails = 0;
+        }
+        int64_t age = now_s - atomic_load(&s->heartbeat);
+        if (age > a->cfg->server.worker_timeout) {
+            of_log_error("worker %ld (slot %d) missed its heartbeat for %llds (worker_timeout %d); "
+                         "killing it", (long)w->pid, i, (long long)age, a->cfg->server.worker_timeout);
+            kill(w->pid, SIGKILL);
+            w->watchdog_killed = true;
+            continue;
+        }
+        /* a worker asked to stop gets graceful_timeout (+1 s) to do so */
+        if (w->stop_ns != 0 &&
+            now - w->stop_ns > (uint64_t)(a->cfg->server.graceful_timeout + 1) * 1000000000ull) {
+            of_log_warn("worker %ld did not stop within graceful_timeout; killing it", (long)w->pid);
+            kill(w->pid, SIGKILL);
+            w->deadline_killed = true;
+        }
+    }
+}
+
+/* Keep `target` workers of the current generation: spawn or retire. */
+static void
+arb_adjust(struct arbiter *a)
+{
+    int cur = 0, oldest = -1;
+    for (int i = 0; i < OF_SB_MAX_WORKERS; i++) {
+        struct arb_worker *w = &a->w[i];
+        if (w->pid == 0 || w->gen != a->gen || w->stop_ns != 0)
+            continue;
+        cur++;
+        if (oldest < 0 || w->spawned_ns < a->w[oldest].spawned_ns)
+            oldest = i;
+    }
+    if (cur > a->target && oldest >= 0) {
+        of_log_info("retiring worker %ld (%d workers wanted)", (long)a->w[oldest].pid, a->target);
+        arb_stop_worker(a, oldest, SIGTERM);
+        arb_adjust(a);
+        return;
+    }
+    if (of_mono_ns() < a->next_spawn_ns)
+        return;
+    for (; cur < a->target; cur++)
+        if (arb_spawn(a) != OF_OK)
+            break;
+}
+
+static void
+arb_announce_ready(struct arbiter *a)
+{
+    int ready = 0;
+    for (int i = 0; i < OF_SB_MAX_WORKERS; i++)
+        if (a->w[i].pid != 0 && atomic_load(&a->sb->slots[i].state) == OF_SB_READY)
+            ready++;
+    if (ready < a->target)
+        return;
+    a->announced_ready = true;
+    char st[96];
+    snprintf(st, sizeof(st), "READY=1\nSTATUS=%d workers\nMAINPID=%ld", ready, (long)getpid());
+    master_notify(st);
+    of_log_info("all %d workers ready", ready);
+}
+
+static void
+arb_tick(struct arbiter *a)
+{
+    arb_watchdog(a);
+    if (a->mode != ARB_RUN) {
+        if (!a->stop_killed && of_mono_ns() > a->stop_deadline_ns) {
+            of_log_warn("%d workers still running at the stop deadline; killing them", arb_live(a));
+            for (int i = 0; i < OF_SB_MAX_WORKERS; i++)
+                if (a->w[i].pid != 0)
+                    kill(a->w[i].pid, SIGKILL);
+            a->stop_killed = true;
+        }
+        arb_set_tick(a, ARB_TICK_FAST_US);
+        return;
+    }
+    if (a->reloading)
+        arb_reload_progress(a);
+    arb_adjust(a);
+    if (!a->announced_ready)
+        arb_announce_ready(a);
+    bool busy = a->reloading || !a->announced_ready || a->next_spawn_ns > of_mono_ns();
+    for (int i = 0; !busy && i < OF_SB_MAX_WORKERS; i++)
+        busy = a->w[i].stop_ns != 0;
+    arb_set_tick(a, busy ? ARB_TICK_FAST_US : ARB_TICK_SLOW_US);
+}
+
+/* ---- the loop --------------------------------------------------------- */
+
+static void
+arb_handle_flags(struct arbiter *a)
+{
+    if (sig_reap) {
+        sig_reap = 0;
+        arb_reap(a);
+    }
+    if (sig_quick) {
+        sig_quick = 0;
+        arb_begin_stop(a, ARB_QUICK, 0);
+    }
+    if (sig_term) {
+        sig_term = 0;
+        arb_begin_stop(a, ARB_GRACEFUL, 0);
+    }
+    if (sig_hup) {
+        sig_hup = 0;
+        if (a->mode == ARB_RUN)
+            arb_reload(a);
+    }
+    if (sig_ttin) {
+        int n = sig_ttin;
+        sig_ttin = 0;
+        a->target = a->target + n > OF_SB_MAX_WORKERS ? OF_SB_MAX_WORKERS : a->target + n;
+        of_log_info("TTIN: %d workers wanted", a->target);
+    }
+    if (sig_ttou) {
+        int n = sig_ttou;
+        sig_ttou = 0;
+        a->target = a->target - n < 1 ? 1 : a->target - n;
+        of_log_info("TTOU: %d workers wanted", a->target);
+    }
+    if (sig_usr1) {
+        sig_usr1 = 0;
+        if (of_log_reopen() != 0)
+            of_log_errno(OF_LOG_ERROR, errno, "reopening the log failed");
+        for (int i = 0; i < OF_SB_MAX_WORKERS; i++)   /* only READY workers handle USR1 */
+            if (a->w[i].pid != 0 && atomic_load(&a->sb->slots[i].state) == OF_SB_READY)
+                kill(a->w[i].pid, SIGUSR1);
+        of_log_info("USR1: log reopened");
+    }
+    sig_alarm = 0;
+}
+
+static int
+arb_run(struct arbiter *a)
+{
+    sigset_t blocked, old;
+
+    arb_signals_install(&blocked, &old);
+    srandom((unsigned)(of_mono_ns() ^ (uint64_t)getpid()));
+    arb_tick(a);
+    for (;;) {
+        sigsuspend(&old);
+        arb_handle_flags(a);
+        arb_tick(a);
+        if (a->mode != ARB_RUN && arb_live(a) == 0)
+            break;
+    }
+    struct itimerval off;
+    memset(&off, 0, sizeof(off));
+    setitimer(ITIMER_REAL, &off, NULL);
+    return a->exit_code;
+}
+
+/* ---- serve ------------------------------------------------------------ */
+
+int
+master_serve(struct of_cfg *cfg)
+{
+    static struct arbiter a;   /* large (256 slots); one per process */
+    char                  unix_path[108] = "";
+    char                  pidfile[4096] = "";
+    bool                  from_systemd = false, drop = false;
+    uid_t                 uid = 0;
+    gid_t                 gid = 0;
+    int                   rc = 1;
+
+    memset(&a, 0, sizeof(a));
+    a.cfg = cfg;
+    a.gen = 1;
+    a.target = cfg->server.workers_effective;
+    a.tick_us = -1;
+    a.listen_fd = -1;
+    of_log_info("orderflow %s starting (pid %ld, %d workers)", OF_VERSION, (long)getpid(), a.target);
+
+    if (master_resolve_user(cfg->server.user, cfg->server.group, &uid, &gid, &drop) != 0)
+        goto out;
+    a.listen_fd = master_listen_open(cfg, unix_path, sizeof(unix_path), &from_systemd);
+    if (a.listen_fd < 0)
+        goto out;
+    if ((a.sb = of_sb_create()) == NULL) {
+        of_log_errno(OF_LOG_ERROR, errno, "mapping the scoreboard failed");
+        goto out;
+    }
+    atomic_store(&a.sb->master_pid, getpid());
+    atomic_store(&a.sb->start_time, (int64_t)of_wall_s());
+    atomic_store(&a.sb->workers_target, a.target);
+    if (cfg->server.pidfile != NULL) {
+        if (master_pidfile_write(cfg->server.pidfile) != 0)
+            goto out;
+        of_strlcpy(pidfile, cfg->server.pidfile, sizeof(pidfile));
+    }
+    if (drop) {
+        if (unix_path[0] != '\0' && chown(unix_path, uid, gid) != 0)
+            of_log_errno(OF_LOG_WARN, errno, "chown(%s) failed", unix_path);
+        if (cfg->server.log_file != NULL && chown(cfg->server.log_file, uid, gid) != 0)
+            of_log_errno(OF_LOG_WARN, errno, "chown(%s) failed", cfg->server.log_file);
+        if (master_drop_privileges(cfg->server.user, uid, gid) != 0)
+            goto out_pid;
+    }
+
+    rc = arb_run(&a);
+    of_log_info("master exiting with status %d", rc);
+out_pid:
+    /* the path written at start: a HUP may have changed server.pidfile */
+    if (pidfile[0] != '\0')
+        master_pidfile_remove(pidfile);
+out:
+    if (a.listen_fd >= 0)
+        close(a.listen_fd);
+    if (unix_path[0] != '\0' && !from_systemd)
+        unlink(unix_path);
+    of_sb_destroy(a.sb);
+    cfg_free(a.cfg);
+    free(a.cfg);
+    return rc;
+}
