@@ -1,10 +1,9 @@
 /*
- * testq.c -- see testq.h.
+ * testq.c -- statements for test-only routes (see testq.h). Harmless in a
+ * production build: nothing calls them unless OF_TEST_ROUTES wires a route.
  */
 #include "store/testq.h"
 
 const struct pool_stmt pool_stmt_test_sleep = {
-    "test_sleep", "SELECT pg_sleep($1::float8)", 1 };
-
-const struct pool_stmt *const store_test_stmts[] = { &pool_stmt_test_sleep };
-const size_t store_test_nstmts = 1;
+    "test_sleep", "SELECT pg_sleep($1::float8 / 1000)", 1,
+};
