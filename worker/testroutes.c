@@ -50,6 +50,6 @@ void
 test_sleep_db(struct hdl_req *r)
 {
     int64_t     ms = ms_param(r);
-    const char *p[] = { of_mem_printf(r->mem, "%.3f", (double)ms / 1000.0) };
+    const char *p[] = { of_mem_printf(r->mem, "%lld", (long long)ms) };
     pool_query(worker_self()->pool, r->mem, &pool_stmt_test_sleep, p, sleep_done, r);
 }

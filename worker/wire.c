@@ -58,6 +58,8 @@ limit_login_user(void *ctx, const char *username, int *retry_after)
 /* ---- statements ---- */
 
 static const struct pool_stmt *all_stmts[256];
+static const struct pool_stmt *const test_stmts[] = { &pool_stmt_test_sleep };
+static const size_t test_nstmts = OF_ARRAY_LEN(test_stmts);
 
 const struct pool_stmt *const *
 wire_statements(size_t *n)
@@ -65,7 +67,7 @@ wire_statements(size_t *n)
     static const struct { const struct pool_stmt *const *t; const size_t *n; } tables[] = {
         { store_user_stmts, &store_user_nstmts },
         { store_product_stmts, &store_product_nstmts },
-        { store_test_stmts, &store_test_nstmts },
+        { test_stmts, &test_nstmts },
     };
     size_t k = 0;
     for (size_t i = 0; i < OF_ARRAY_LEN(tables); i++)
