@@ -15,8 +15,11 @@ product_validate(struct product_input *in, bool create, struct of_mem *m, struct
     if (in->has_name) {
         const char *t;
         size_t      tl;
-        int rc = rules_text(in->name, in->name_len, 1, RULES_NAME_MAX, &t, &tl);
-        if (rc != OF_OK) {
+        int rc = in->name == NULL ? OF_OK     /* wrong type: already reported */
+                 : rules_text(in->name, in->name_len, 1, RULES_NAME_MAX, &t, &tl);
+        if (in->name == NULL) {
+            /* nothing more to say about it */
+        } else if (rc != OF_OK) {
             of_verr_add(v, OF_VE_VALUE, rules_text_msg(m, rc, 1, RULES_NAME_MAX),
                         OF_K("body"), OF_K("name"), OF_END);
         } else {
@@ -89,7 +92,7 @@ product_svc_insert(struct product_svc *s, struct of_mem *m, struct product_input
                    const struct audit_ctx *a, struct of_verrs *v, product_cb cb, void *arg)
 {
     product_validate(in, true, m, v);
-    if (of_verrs_any(v)) {
+    if (of_verrs_any(v) || in->bad) {
         cb(OF_INVALID, NULL, arg);
         return;
     }
@@ -102,7 +105,7 @@ product_svc_update(struct product_svc *s, struct of_mem *m, int64_t id,
                    product_cb cb, void *arg)
 {
     product_validate(in, false, m, v);
-    if (of_verrs_any(v)) {
+    if (of_verrs_any(v) || in->bad) {
         cb(OF_INVALID, NULL, arg);
         return;
     }

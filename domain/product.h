@@ -31,10 +31,12 @@ struct product_filter {
     int64_t           offset, limit;
 };
 
-/* A create or a patch: has_* says which fields were given. name is
- * trimmed by product_validate. */
+/* A create or a patch: has_* says which fields were given (a field given
+ * with the wrong JSON type counts as given, its problem already in the list,
+ * and its value is not used). name is trimmed by product_validate. */
 struct product_input {
-    bool        has_name, has_price, has_in_stock;
+    bool        has_name, has_price, has_in_stock;   /* present in the request */
+    bool        bad;                                 /* some field had the wrong type */
     const char *name;
     size_t      name_len;
     int64_t     price;

@@ -106,15 +106,25 @@ hdl_products_list(struct hdl_req *r)
 
 /* ---- writes (admin) ---- */
 
-static bool
-parse_input(struct hdl_req *r, json_t *body, struct ctx *c, struct product_input *in)
+/* Type problems go to c->v; the service adds rule problems and answers
+ * OF_INVALID with all of them. */
+static void
+parse_input(json_t *body, struct ctx *c, struct product_input *in)
 {
+    enum hdl_field f;
+
     memset(in, 0, sizeof(*in));
-    in->has_name = hdl_field_str(body, "name", false, &c->v, &in->name, &in->name_len) == FIELD_OK;
-    in->has_price = hdl_field_money(body, "price", false, &c->v, &in->price) == FIELD_OK;
-    in->has_in_stock = hdl_field_bool(body, "in_stock", false, &c->v, &in->in_stock) == FIELD_OK;
-    OF_UNUSED(r);
-    return !of_verrs_any(&c->v);
+    f = hdl_field_str(body, "name", false, &c->v, &in->name, &in->name_len);
+    in->has_name = f != FIELD_ABSENT;
+    if (f == FIELD_BAD)
+        in->name = NULL;
+    in->bad |= f == FIELD_BAD;
+    f = hdl_field_money(body, "price", false, &c->v, &in->price);
+    in->has_price = f != FIELD_ABSENT;
+    in->bad |= f == FIELD_BAD;
+    f = hdl_field_bool(body, "in_stock", false, &c->v, &in->in_stock);
+    in->has_in_stock = f != FIELD_ABSENT;
+    in->bad |= f == FIELD_BAD;
 }
 
 static void
@@ -141,17 +151,7 @@ hdl_products_create(struct hdl_req *r)
     if (body == NULL)
         return;
     struct ctx *c = ctx_new(r);
-    /* required-ness is the domain's rule; type problems are found here */
-    bool ok = parse_input(r, body, c, &in);
-    if (!ok) {
-        /* still report missing required fields alongside type problems */
-        if (json_object_get(body, "name") == NULL)
-            of_verr_add(&c->v, OF_VE_MISSING, "Field required", OF_K("body"), OF_K("name"), OF_END);
-        if (json_object_get(body, "price") == NULL)
-            of_verr_add(&c->v, OF_VE_MISSING, "Field required", OF_K("body"), OF_K("price"), OF_END);
-        hdl_reply_verrs(r, &c->v);
-        return;
-    }
+    parse_input(body, c, &in);
     product_svc_insert(r->svc->products, r->mem, &in, audit_of(r), &c->v, created, c);
 }
 
@@ -163,10 +163,7 @@ hdl_products_patch(struct hdl_req *r)
     if (body == NULL)
         return;
     struct ctx *c = ctx_new(r);
-    if (!parse_input(r, body, c, &in)) {
-        hdl_reply_verrs(r, &c->v);
-        return;
-    }
+    parse_input(body, c, &in);
     product_svc_update(r->svc->products, r->mem, r->ids[0], &in, audit_of(r), &c->v, updated, c);
 }
 
