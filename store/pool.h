@@ -93,4 +93,17 @@ void pool_tx_query(pool_tx *tx, const struct pool_stmt *st, const char *const *p
 void pool_tx_commit(pool_tx *tx, pool_tx_cb cb, void *arg);
 void pool_tx_rollback(pool_tx *tx);
 
+/* The pool writes open/busy/idle/waiting/db_ok into slot on every change
+ * (relaxed atomic stores). slot may be NULL. */
+struct of_sb_slot;
+void pool_set_scoreboard(pool *p, struct of_sb_slot *slot);
+
+/* Small result helpers. sqlstate_is: r failed with exactly that SQLSTATE
+ * ("23505" unique_violation, "23503" foreign_key_violation, "23514" check,
+ * "40001" serialization, "57014" statement timeout). value: NULL for SQL NULL
+ * or out of range. */
+bool        pool_res_sqlstate_is(const struct pool_res *r, const char *state);
+int         pool_res_ntuples(const struct pool_res *r);
+const char *pool_res_value(const struct pool_res *r, int row, int col);
+
 #endif

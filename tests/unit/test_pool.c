@@ -1,0 +1,739 @@
+/*
+ * test_pool.c -- store/pool.c against a real PostgreSQL 15.
+ *
+ * Not a fake: the pool's whole job is talking to libpq correctly. The test
+ * starts its own throwaway cluster (tests/pg/testpg.sh) because some cases stop
+ * and restart PostgreSQL; it skips when PostgreSQL binaries are missing.
+ * Each case drives the libevent loop until its callbacks have fired.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/util.h"
+#include "store/pool.h"
+#include "store/testq.h"
+
+static char pgdir[256];
+static char script[1024];
+static char url[1024];
+static struct event_base *base;
+
+static const struct pool_stmt st_add = { "t_add", "SELECT $1::int + 1", 1 };
+static const struct pool_stmt st_ins = { "t_ins", "INSERT INTO t_pool (k, v) VALUES ($1, $2)", 2 };
+static const struct pool_stmt st_get = { "t_get", "SELECT v FROM t_pool WHERE k = $1", 1 };
+static const struct pool_stmt st_cnt = { "t_cnt", "SELECT count(*) FROM t_pool WHERE k LIKE $1", 1 };
+static const struct pool_stmt st_backends = {
+    "t_backends", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'orderflow'", 0 };
+static const struct pool_stmt *const stmts[] = {
+    &st_add, &st_ins, &st_get, &st_cnt, &st_backends, &pool_stmt_test_sleep,
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static int
+sh(const char *cmd, const char *arg)
+{
+    char buf[2048];
+    snprintf(buf, sizeof(buf), "%s %s %s >/dev/null", script, cmd, arg);
+    return system(buf);
+}
+
+static void
+psql_exec(const char *sql)
+{
+    PGconn *c = PQconnectdb(url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+static long
+psql_count(const char *sql)
+{
+    PGconn *c = PQconnectdb(url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+static struct cfg_database
+dbcfg(int size, int queue_ms, int stmt_ms, bool prepared)
+{
+    struct cfg_database d = { url, size, queue_ms, stmt_ms, 2, prepared };
+    return d;
+}
+
+static bool
+run_until(bool (*cond)(void *), void *arg, int ms)
+{
+    uint64_t end = of_mono_ns() + (uint64_t)ms * 1000000u;
+    while (!cond(arg)) {
+        if (of_mono_ns() > end)
+            return false;
+        struct timeval tv = { 0, 10000 };
+        event_base_loopexit(base, &tv);
+        event_base_loop(base, EVLOOP_ONCE);
+    }
+    return true;
+}
+
+static bool
+cond_ready(void *arg)
+{
+    return pool_ready(arg);
+}
+
+static bool
+cond_int_ge(void *arg)
+{
+    int *v = arg;
+    return v[0] >= v[1];
+}
+
+static void
+run_ms(int ms)
+{
+    int never[2] = { 0, 1 };
+    run_until(cond_int_ge, never, ms);
+}
+
+static pool *
+pool_up(int size, int queue_ms, int stmt_ms, bool prepared)
+{
+    struct cfg_database d = dbcfg(size, queue_ms, stmt_ms, prepared);
+    pool *p = pool_create(base, &d, stmts, OF_ARRAY_LEN(stmts));
+    assert_non_null(p);
+    assert_true(run_until(cond_ready, p, 5000));
+    /* let every connection finish preparing */
+    struct pool_stats s;
+    for (int i = 0; i < 200; i++) {
+        pool_get_stats(p, &s);
+        if (s.idle == size)
+            break;
+        run_ms(10);
+    }
+    assert_int_equal(s.idle, size);
+    return p;
+}
+
+/* One query's outcome. */
+struct qres {
+    int      done;
+    int      rc;
+    char     val[64];
+    char     sqlstate[8];
+    uint64_t at_ns;
+};
+
+static void
+q_cb(const struct pool_res *r, void *arg)
+{
+    struct qres *q = arg;
+    q->done++;
+    q->rc = r->rc;
+    q->at_ns = of_mono_ns();
+    const char *v = pool_res_value(r, 0, 0);
+    of_strlcpy(q->val, v != NULL ? v : "", sizeof(q->val));
+    of_strlcpy(q->sqlstate, r->sqlstate != NULL ? r->sqlstate : "", sizeof(q->sqlstate));
+}
+
+static bool
+cond_q_done(void *arg)
+{
+    return ((struct qres *)arg)->done > 0;
+}
+
+struct many {
+    struct qres *q;
+    int n;
+};
+
+static bool
+cond_all_done(void *arg)
+{
+    struct many *m = arg;
+    for (int i = 0; i < m->n; i++)
+        if (!m->q[i].done)
+            return false;
+    return true;
+}
+
+/* ---- setup -------------------------------------------------------------- */
+
+static int
+group_setup(void **state)
+{
+    (void)state;
+    const char *src = getenv("OF_SOURCE_DIR");
+    snprintf(script, sizeof(script), "%s/tests/pg/testpg.sh", src != NULL ? src : OF_SOURCE_DIR);
+    if (access("/usr/lib/postgresql/15/bin/initdb", X_OK) != 0)
+        return 0;
+    snprintf(pgdir, sizeof(pgdir), "/tmp/of-test-pool-%d", (int)getpid());
+    if (sh("start", pgdir) != 0)
+        return -1;
+    char path[300];
+    snprintf(path, sizeof(path), "%s/url", pgdir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL || fgets(url, sizeof(url), f) == NULL)
+        return -1;
+    fclose(f);
+    url[strcspn(url, "\n")] = '\0';
+    psql_exec("CREATE TABLE t_pool (k text PRIMARY KEY, v int NOT NULL)");
+    base = event_base_new();
+    of_log_min = OF_LOG_ERROR;
+    return base != NULL ? 0 : -1;
+}
+
+static int
+group_teardown(void **state)
+{
+    (void)state;
+    if (base != NULL)
+        event_base_free(base);
+    if (pgdir[0] != '\0')
+        sh("stop", pgdir);
+    return 0;
+}
+
+static int
+need_pg(void **state)
+{
+    (void)state;
+    if (url[0] == '\0')
+        skip();
+    return 0;
+}
+
+/* ---- cases -------------------------------------------------------------- */
+
+static void
+check_simple_query(bool prepared)
+{
+    pool *p = pool_up(2, 1000, 5000, prepared);
+    struct of_mem m;
+    of_mem_init(&m);
+    struct qres q = { 0 };
+    const char *params[] = { "41" };
+    pool_query(p, &m, &st_add, params, q_cb, &q);
+    assert_int_equal(q.done, 0);              /* never from inside the call */
+    assert_true(run_until(cond_q_done, &q, 3000));
+    assert_int_equal(q.rc, OF_OK);
+    assert_string_equal(q.val, "42");
+    assert_int_equal(q.done, 1);
+
+    /* A failing statement: rc OF_ERR with its SQLSTATE, and the connection is fine after. */
+    struct qres e = { 0 };
+    const char *bad[] = { "x" };
+    pool_query(p, &m, &st_add, bad, q_cb, &e);
+    assert_true(run_until(cond_q_done, &e, 3000));
+    assert_int_equal(e.rc, OF_ERR);
+    assert_string_equal(e.sqlstate, "22P02");
+    struct qres q2 = { 0 };
+    pool_query(p, &m, &st_add, params, q_cb, &q2);
+    assert_true(run_until(cond_q_done, &q2, 3000));
+    assert_string_equal(q2.val, "42");
+    struct pool_stats s;
+    pool_get_stats(p, &s);
+    assert_int_equal(s.busy, 0);
+    assert_int_equal(s.open, 2);
+    of_mem_release(&m);
+    pool_destroy(p);
+}
+
+static void
+test_pool_query_prepared(void **state)
+{
+    (void)state;
+    check_simple_query(true);
+}
+
+static void
+test_pool_query_unprepared(void **state)
+{
+    (void)state;
+    check_simple_query(false);
+}
+
+static void
+test_pool_many_concurrent_queued_all_succeed(void **state)
+{
+    (void)state;
+    pool *p = pool_up(2, 5000, 5000, true);
+    enum { N = 40 };
+    struct qres q[N];
+    struct of_mem m;
+    of_mem_init(&m);
+    memset(q, 0, sizeof(q));
+    for (int i = 0; i < N; i++) {
+        char num[16];
+        snprintf(num, sizeof(num), "%d", 20);     /* 20 ms each */
+        const char *params[] = { num };           /* stack: the pool must copy */
+        pool_query(p, &m, &pool_stmt_test_sleep, params, q_cb, &q[i]);
+    }
+    struct pool_stats s;
+    pool_get_stats(p, &s);
+    assert_int_equal(s.busy, 2);
+    assert_int_equal(s.waiting, N - 2);
+    struct many all = { q, N };
+    assert_true(run_until(cond_all_done, &all, 10000));
+    for (int i = 0; i < N; i++)
+        assert_int_equal(q[i].rc, OF_OK);
+    /* FIFO: completion times never go backwards by more than one slot */
+    for (int i = 2; i < N; i++)
+        assert_true(q[i].at_ns >= q[i - 2].at_ns);
+    pool_get_stats(p, &s);
+    assert_int_equal(s.waiting, 0);
+    assert_int_equal(s.busy, 0);
+    of_mem_release(&m);
+    pool_destroy(p);
+}
+
+static void
+test_pool_queue_timeout_unavailable(void **state)
+{
+    (void)state;
+    pool *p = pool_up(1, 200, 5000, true);
+    struct of_mem m;
+    of_mem_init(&m);
+    struct qres slow = { 0 }, waiter = { 0 };
+    const char *ms1000[] = { "1000" };
+    const char *one[] = { "1" };
+    uint64_t t0 = of_mono_ns();
+    pool_query(p, &m, &pool_stmt_test_sleep, ms1000, q_cb, &slow);
+    pool_query(p, &m, &st_add, one, q_cb, &waiter);
+    assert_true(run_until(cond_q_done, &waiter, 3000));
+    uint64_t waited_ms = (waiter.at_ns - t0) / 1000000u;
+    assert_int_equal(waiter.rc, OF_UNAVAILABLE);
+    assert_true(waited_ms >= 190 && waited_ms < 600);
+    assert_int_equal(slow.done, 0);
+    assert_true(run_until(cond_q_done, &slow, 3000));
+    assert_int_equal(slow.rc, OF_OK);
+    of_mem_release(&m);
+    pool_destroy(p);
+}
+
+static void
+test_pool_statement_timeout(void **state)
+{
+    (void)state;
+    pool *p = pool_up(1, 1000, 200, true);
+    struct of_mem m;
+    of_mem_init(&m);
+    struct qres q = { 0 };
+    const char *ms[] = { "2000" };
+    pool_query(p, &m, &pool_stmt_test_sleep, ms, q_cb, &q);
+    assert_true(run_until(cond_q_done, &q, 3000));
+    assert_int_equal(q.rc, OF_ERR);
+    assert_string_equal(q.sqlstate, "57014");
+    of_mem_release(&m);
+    pool_destroy(p);
+}
+
+/* ---- batches ------------------------------------------------------------ */
+
+struct bres {
+    int  done, rc;
+    int  rcs[4];
+    char sqlstate[4][8];
+    char val[4][32];
+};
+
+static void
+b_cb(int rc, const struct pool_res *r, size_t n, void *arg)
+{
+    struct bres *b = arg;
+    b->done++;
+    b->rc = rc;
+    for (size_t i = 0; i < n && i < 4; i++) {
+        b->rcs[i] = r[i].rc;
+        of_strlcpy(b->sqlstate[i], r[i].sqlstate ? r[i].sqlstate : "", sizeof(b->sqlstate[i]));
+        const char *v = pool_res_value(&r[i], 0, 0);
+        of_strlcpy(b->val[i], v ? v : "", sizeof(b->val[i]));
+    }
+}
+
+static bool
+cond_b_done(void *arg)
+{
+    return ((struct bres *)arg)->done > 0;
+}
+
+static void
+test_pool_batch_reads_one_round_trip(void **state)
+{
+    (void)state;
+    pool *p = pool_up(1, 1000, 5000, true);
+    struct of_mem m;
+    of_mem_init(&m);
+    const struct pool_stmt *sts[] = { &st_add, &st_add, &st_add };
+    const char *a[] = { "1" }, *b[] = { "2" }, *c[] = { "3" };
+    const char *const *params[] = { a, b, c };
+    struct bres r = { 0 };
+    pool_batch(p, &m, 3, sts, params, false, b_cb, &r);
+    assert_int_equal(r.done, 0);
+    assert_true(run_until(cond_b_done, &r, 3000));
+    assert_int_equal(r.rc, OF_OK);
+    assert_string_equal(r.val[0], "2");
+    assert_string_equal(r.val[1], "3");
+    assert_string_equal(r.val[2], "4");
+    of_mem_release(&m);
+    pool_destroy(p);
+}
+
+static void
+test_pool_batch_atomic_rolls_back_all(void **state)
+{
+    (void)state;
+    pool *p = pool_up(1, 1000, 5000, true);
+    struct of_mem m;
+    of_mem_init(&m);
+    psql_exec("INSERT INTO t_pool VALUES ('dup', 1)");
+    const struct pool_stmt *sts[] = { &st_ins, &st_ins, &st_ins };
+    const char *a[] = { "ba1", "1" }, *b[] = { "dup", "2" }, *c[] = { "ba3", "3" };
+    const char *const *params[] = { a, b, c };
+
+    struct bres r = { 0 };
+    pool_batch(p, &m, 3, sts, params, true, b_cb, &r);
+    assert_true(run_until(cond_b_done, &r, 3000));
+    assert_int_equal(r.rc, OF_ERR);
+    assert_int_equal(r.rcs[0], OF_OK);
+    assert_int_equal(r.rcs[1], OF_ERR);
+    assert_string_equal(r.sqlstate[1], "23505");
+    assert_int_equal(r.rcs[2], OF_ERR);          /* skipped */
+    assert_int_equal(psql_count("SELECT count(*) FROM t_pool WHERE k LIKE 'ba%'"), 0);
+
+    /* Not atomic: each statement stands alone. */
+    const char *a2[] = { "bn1", "1" }, *c2[] = { "bn3", "3" };
+    const char *const *params2[] = { a2, b, c2 };
+    struct bres r2 = { 0 };
+    pool_batch(p, &m, 3, sts, params2, false, b_cb, &r2);
+    assert_true(run_until(cond_b_done, &r2, 3000));
+    assert_int_equal(r2.rc, OF_ERR);
+    assert_int_equal(r2.rcs[0], OF_OK);
+    assert_int_equal(r2.rcs[1], OF_ERR);
+    assert_int_equal(r2.rcs[2], OF_OK);
+    assert_int_equal(psql_count("SELECT count(*) FROM t_pool WHERE k LIKE 'bn%'"), 2);
+
+    /* And the connection is healthy after both. */
+    struct qres q = { 0 };
+    const char *one[] = { "1" };
+    pool_query(p, &m, &st_add, one, q_cb, &q);
+    assert_true(run_until(cond_q_done, &q, 3000));
+    assert_int_equal(q.rc, OF_OK);
+    of_mem_release(&m);
+    pool_destroy(p);
+}
+
+/* ---- transactions ------------------------------------------------------- */
+
+/* A scripted transaction: a list of steps run one per callback. */
+struct txrun {
+    struct of_mem *m;
+    pool_tx *tx;
+    int      step;
+    int      rcs[8];
+    char     sqlstate[8][8];
+    bool     done;
+    const char *key;
+    bool     fail_second;     /* insert a duplicate as the second statement */
+    bool     rollback;        /* roll back instead of committing */
+    bool     abandon;         /* set m->abandoned before the second statement */
+};
+
+static void tx_next(pool_tx *tx, const struct pool_res *r, void *arg);
+
+static void
+tx_next(pool_tx *tx, const struct pool_res *r, void *arg)
+{
+    struct txrun *t = arg;
+    t->rcs[t->step] = r->rc;
+    of_strlcpy(t->sqlstate[t->step], r->sqlstate ? r->sqlstate : "", 8);
+    t->step++;
+    if (t->step == 1) {                          /* begun */
+        if (r->rc != OF_OK) { t->done = true; return; }
+        t->tx = tx;
+        static const char *params[2];
+        params[0] = t->key;
+        params[1] = "1";
+        pool_tx_query(tx, &st_ins, params, tx_next, t);
+        return;
+    }
+    if (t->step == 2) {                          /* first insert done */
+        if (t->abandon)
+            t->m->abandoned = true;
+        static const char *dup[2] = { "dup", "9" };
+        static const char *mine[2];
+        mine[0] = t->key;
+        mine[1] = "5";
+        pool_tx_query(tx, t->fail_second ? &st_ins : &st_get, t->fail_second ? dup : mine,
+                      tx_next, t);
+        return;
+    }
+    if (t->step == 3) {                          /* second statement done */
+        if (r->rc == OF_UNAVAILABLE) { t->done = true; return; }
+        if (t->rollback) {
+            pool_tx_rollback(tx);
+            t->done = true;
+            return;
+        }
+        pool_tx_commit(tx, tx_next, t);
+        return;
+    }
+    t->done = true;                              /* committed (or not) */
+}
+
+static bool
+cond_tx_done(void *arg)
+{
+    return ((struct txrun *)arg)->done;
+}
+
+static void
+test_pool_tx_commit_and_rollback(void **state)
+{
+    (void)state;
+    pool *p = pool_up(1, 1000, 5000, true);
+    struct of_mem m;
+    of_mem_init(&m);
+    psql_exec("INSERT INTO t_pool VALUES ('dup', 1) ON CONFLICT DO NOTHING");
+
+    struct txrun t = { .m = &m, .key = "tx_commit" };
+    pool_tx_begin(p, &m, tx_next, &t);
+    assert_int_equal(t.step, 0);
+    assert_true(run_until(cond_tx_done, &t, 3000));
+    assert_int_equal(t.step, 4);
+    assert_int_equal(t.rcs[3], OF_OK);
+    assert_int_equal(psql_count("SELECT count(*) FROM t_pool WHERE k = 'tx_commit'"), 1);
+
+    struct txrun t2 = { .m = &m, .key = "tx_rb", .rollback = true };
+    pool_tx_begin(p, &m, tx_next, &t2);
+    assert_true(run_until(cond_tx_done, &t2, 3000));
+    run_ms(50);
+    assert_int_equal(psql_count("SELECT count(*) FROM t_pool WHERE k = 'tx_rb'"), 0);
+
+    /* A failed statement aborts the transaction: COMMIT reports failure,
+     * nothing is kept, and the connection is clean for the next user. */
+    struct txrun t3 = { .m = &m, .key = "tx_fail", .fail_second = true };
+    pool_tx_begin(p, &m, tx_next, &t3);
+    assert_true(run_until(cond_tx_done, &t3, 3000));
+    assert_int_equal(t3.rcs[2], OF_ERR);
+    assert_string_equal(t3.sqlstate[2], "23505");
+    assert_int_equal(t3.rcs[3], OF_ERR);
+    assert_int_equal(psql_count("SELECT count(*) FROM t_pool WHERE k = 'tx_fail'"), 0);
+    struct qres q = { 0 };
+    const char *one[] = { "1" };
+    pool_query(p, &m, &st_add, one, q_cb, &q);
+    assert_true(run_until(cond_q_done, &q, 3000));
+    assert_int_equal(q.rc, OF_OK);
+    struct pool_stats s;
+    pool_get_stats(p, &s);
+    assert_int_equal(s.busy, 0);
+    of_mem_release(&m);
+    pool_destroy(p);
+}
+
+static void
+test_pool_tx_abandoned_rolls_back_and_releases(void **state)
+{
+    (void)state;
+    pool *p = pool_up(1, 1000, 5000, true);
+    struct of_mem m;
+    of_mem_init(&m);
+    struct txrun t = { .m = &m, .key = "tx_abandon", .abandon = true };
+    pool_tx_begin(p, &m, tx_next, &t);
+    assert_true(run_until(cond_tx_done, &t, 3000));
+    assert_int_equal(t.rcs[2], OF_UNAVAILABLE);
+    run_ms(100);
+    struct pool_stats s;
+    pool_get_stats(p, &s);
+    assert_int_equal(s.busy, 0);
+    assert_int_equal(s.idle, 1);
+    assert_int_equal(psql_count("SELECT count(*) FROM t_pool WHERE k = 'tx_abandon'"), 0);
+    assert_int_equal(psql_count("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in%'"), 0);
+    of_mem_release(&m);
+    pool_destroy(p);
+}
+
+/* ---- the database going away and coming back ---------------------------- */
+
+static void
+test_pool_db_down_fails_fast_then_recovers(void **state)
+{
+    (void)state;
+    pool *p = pool_up(2, 2000, 5000, true);
+    struct of_mem m;
+    of_mem_init(&m);
+    const char *one[] = { "1" };
+
+    /* A query in flight when the server stops fails with OF_UNAVAILABLE. */
+    struct qres inflight = { 0 };
+    const char *ms[] = { "3000" };
+    pool_query(p, &m, &pool_stmt_test_sleep, ms, q_cb, &inflight);
+    run_ms(50);
+    assert_int_equal(sh("pgstop", pgdir), 0);
+    assert_true(run_until(cond_q_done, &inflight, 2000));
+    assert_int_equal(inflight.rc, OF_UNAVAILABLE);
+    run_ms(300);
+    assert_false(pool_ready(p));
+
+    /* While it is down, queries fail quickly, not after the queue timeout. */
+    for (int i = 0; i < 3; i++) {
+        struct qres q = { 0 };
+        uint64_t t0 = of_mono_ns();
+        pool_query(p, &m, &st_add, one, q_cb, &q);
+        assert_int_equal(q.done, 0);
+        assert_true(run_until(cond_q_done, &q, 3000));
+        assert_int_equal(q.rc, OF_UNAVAILABLE);
+        assert_true((q.at_ns - t0) / 1000000u < 1000);
+        run_ms(200);
+    }
+
+    /* Back up: the pool reconnects by itself within the backoff cap. */
+    assert_int_equal(sh("pgstart", pgdir), 0);
+    assert_true(run_until(cond_ready, p, 8000));
+    struct qres q = { 0 };
+    pool_query(p, &m, &st_add, one, q_cb, &q);
+    assert_true(run_until(cond_q_done, &q, 3000));
+    assert_int_equal(q.rc, OF_OK);
+    of_mem_release(&m);
+    pool_destroy(p);
+}
+
+static void
+test_pool_backend_killed_reconnects(void **state)
+{
+    (void)state;
+    pool *p = pool_up(2, 2000, 5000, true);
+    struct of_mem m;
+    of_mem_init(&m);
+    psql_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'orderflow'");
+    run_ms(300);
+    struct pool_stats s;
+    pool_get_stats(p, &s);
+    assert_int_equal(s.open, 2);
+    const char *one[] = { "1" };
+    struct qres q = { 0 };
+    pool_query(p, &m, &st_add, one, q_cb, &q);
+    assert_true(run_until(cond_q_done, &q, 3000));
+    assert_int_equal(q.rc, OF_OK);
+    of_mem_release(&m);
+    pool_destroy(p);
+    run_ms(200);
+    assert_int_equal(psql_count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'orderflow'"), 0);
+}
+
+static void
+test_pool_no_url_fails_unavailable(void **state)
+{
+    (void)state;
+    struct cfg_database d = dbcfg(1, 1000, 5000, true);
+    d.url = NULL;
+    pool *p = pool_create(base, &d, stmts, OF_ARRAY_LEN(stmts));
+    assert_non_null(p);
+    assert_false(pool_ready(p));
+    struct of_mem m;
+    of_mem_init(&m);
+    struct qres q = { 0 };
+    const char *one[] = { "1" };
+    pool_query(p, &m, &st_add, one, q_cb, &q);
+    assert_int_equal(q.done, 0);
+    assert_true(run_until(cond_q_done, &q, 1000));
+    assert_int_equal(q.rc, OF_UNAVAILABLE);
+    of_mem_release(&m);
+    pool_destroy(p);
+}
+
+/* Throughput of the single-query path, for the report (not a pass/fail). */
+struct bench {
+    pool *p;
+    struct of_mem *m;
+    long left, inflight, done;
+};
+
+static void bench_cb(const struct pool_res *r, void *arg);
+
+static void
+bench_fire(struct bench *b)
+{
+    static const char *params[] = { "7" };
+    b->left--;
+    b->inflight++;
+    pool_query(b->p, b->m, &st_add, params, bench_cb, b);
+}
+
+static void
+bench_cb(const struct pool_res *r, void *arg)
+{
+    struct bench *b = arg;
+    assert_int_equal(r->rc, OF_OK);
+    b->inflight--;
+    b->done++;
+    if (b->left > 0)
+        bench_fire(b);
+}
+
+static bool
+cond_bench(void *arg)
+{
+    struct bench *b = arg;
+    return b->left == 0 && b->inflight == 0;
+}
+
+static void
+test_pool_throughput(void **state)
+{
+    (void)state;
+    pool *p = pool_up(4, 5000, 5000, true);
+    struct of_mem m;
+    of_mem_init(&m);
+    struct bench b = { p, &m, 40000, 0, 0 };
+    uint64_t t0 = of_mono_ns();
+    for (int i = 0; i < 16; i++)
+        bench_fire(&b);
+    assert_true(run_until(cond_bench, &b, 60000));
+    double s = (double)(of_mono_ns() - t0) / 1e9;
+    fprintf(stderr, "pool: %ld queries, 16 in flight, 4 connections: %.0f queries/s\n",
+            b.done, (double)b.done / s);
+    of_mem_release(&m);
+    pool_destroy(p);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_pool_query_prepared, need_pg),
+        cmocka_unit_test_setup(test_pool_query_unprepared, need_pg),
+        cmocka_unit_test_setup(test_pool_many_concurrent_queued_all_succeed, need_pg),
+        cmocka_unit_test_setup(test_pool_queue_timeout_unavailable, need_pg),
+        cmocka_unit_test_setup(test_pool_statement_timeout, need_pg),
+        cmocka_unit_test_setup(test_pool_batch_reads_one_round_trip, need_pg),
+        cmocka_unit_test_setup(test_pool_batch_atomic_rolls_back_all, need_pg),
+        cmocka_unit_test_setup(test_pool_tx_commit_and_rollback, need_pg),
+        cmocka_unit_test_setup(test_pool_tx_abandoned_rolls_back_and_releases, need_pg),
+        cmocka_unit_test_setup(test_pool_backend_killed_reconnects, need_pg),
+        cmocka_unit_test_setup(test_pool_no_url_fails_unavailable, need_pg),
+        cmocka_unit_test_setup(test_pool_throughput, need_pg),
+        cmocka_unit_test_setup(test_pool_db_down_fails_fast_then_recovers, need_pg),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
