@@ -12,6 +12,7 @@
 #include "store/pool.h"
 #include "domain/user.h"
 #include "domain/product.h"
+#include "domain/customer.h"
 
 extern const struct pool_stmt *const store_user_stmts[];
 extern const size_t store_user_nstmts;
@@ -20,5 +21,9 @@ struct user_repo store_user_repo(pool *p);
 extern const struct pool_stmt *const store_product_stmts[];
 extern const size_t store_product_nstmts;
 struct product_repo store_product_repo(pool *p);
+
+extern const struct pool_stmt *const store_customer_stmts[];
+extern const size_t store_customer_nstmts;
+struct customer_repo store_customer_repo(pool *p);
 
 #endif

@@ -8,6 +8,7 @@
 #include "handlers/ops.h"
 #include "handlers/auth.h"
 #include "handlers/products.h"
+#include "handlers/customers.h"
 
 static struct route table[] = {
     { HDL_GET,    "/health",                 RT_PUBLIC, 0,        hdl_health,        0 },
@@ -23,6 +24,11 @@ static struct route table[] = {
     { HDL_GET,    "/api/v1/products/{id}",   RT_PUBLIC, 0,        hdl_products_get,    0 },
     { HDL_PATCH,  "/api/v1/products/{id}",   RT_ADMIN,  RT_WRITE, hdl_products_patch,  0 },
     { HDL_DELETE, "/api/v1/products/{id}",   RT_ADMIN,  RT_WRITE, hdl_products_delete, 0 },
+    { HDL_GET,    "/api/v1/customers",       RT_USER,   0,        hdl_customers_list,   0 },
+    { HDL_POST,   "/api/v1/customers",       RT_USER,   RT_WRITE, hdl_customers_create, 0 },
+    { HDL_GET,    "/api/v1/customers/{id}",  RT_USER,   0,        hdl_customers_get,    0 },
+    { HDL_PATCH,  "/api/v1/customers/{id}",  RT_USER,   RT_WRITE, hdl_customers_patch,  0 },
+    { HDL_DELETE, "/api/v1/customers/{id}",  RT_ADMIN,  RT_WRITE, hdl_customers_delete, 0 },
 #ifdef OF_TEST_ROUTES
     { HDL_GET,    "/__test/slow",            RT_PUBLIC, 0,        test_slow,         0 },
     { HDL_GET,    "/__test/sleep_db",        RT_PUBLIC, 0,        test_sleep_db,     0 },

@@ -11,6 +11,7 @@
 #include "store/testq.h"
 #include "domain/auth_svc.h"
 #include "domain/product.h"
+#include "domain/customer.h"
 #include "common/of.h"
 
 #include <stdlib.h>
@@ -67,6 +68,7 @@ wire_statements(size_t *n)
     static const struct { const struct pool_stmt *const *t; const size_t *n; } tables[] = {
         { store_user_stmts, &store_user_nstmts },
         { store_product_stmts, &store_product_nstmts },
+        { store_customer_stmts, &store_customer_nstmts },
         { test_stmts, &test_nstmts },
     };
     size_t k = 0;
@@ -93,7 +95,8 @@ wire_services(struct worker *w)
     struct token_issuer ti = { issue_adapter, (void *)w->cfg };
     s->auth = auth_svc_create(store_user_repo(w->pool), ph, ti);
     s->products = product_svc_create(store_product_repo(w->pool));
-    if (s->auth == NULL || s->products == NULL)
+    s->customers = customer_svc_create(store_customer_repo(w->pool));
+    if (s->auth == NULL || s->products == NULL || s->customers == NULL)
         return OF_ERR;
     return OF_OK;
 }
@@ -103,4 +106,5 @@ wire_destroy(struct worker *w)
 {
     auth_svc_destroy(w->svc.auth);
     product_svc_destroy(w->svc.products);
+    customer_svc_destroy(w->svc.customers);
 }

@@ -1,0 +1,190 @@
+/*
+ * customers.c -- customers over HTTP. JSON ⇄ customer_input, then the
+ * customer service; the field rules live in domain/customer.c.
+ */
+#include "handlers/customers.h"
+#include "handlers/services.h"
+#include "domain/customer.h"
+#include "domain/rules.h"
+#include "common/of.h"
+
+#include <string.h>
+
+static json_t *
+customer_json(const struct customer *c)
+{
+    return json_pack("{s:I,s:s,s:s,s:s,s:b,s:s}", "id", (json_int_t)c->id, "name", c->name,
+                     "email", c->email, "tier", rules_tier_name(c->tier),
+                     "is_active", c->is_active, "created_at", c->created_at);
+}
+
+static void
+not_found(struct hdl_req *r)
+{
+    hdl_reply_error(r, 404, of_mem_printf(r->mem, "Customer %lld not found", (long long)r->ids[0]));
+}
+
+struct ctx {
+    struct hdl_req *r;
+    struct of_verrs v;
+    int64_t         page, page_size;
+};
+
+static struct ctx *
+ctx_new(struct hdl_req *r)
+{
+    struct ctx *c = of_mem_alloc(r->mem, sizeof(*c));
+    c->r = r;
+    of_verrs_init(&c->v);
+    return c;
+}
+
+/* ---- reads ---- */
+
+static void
+got(int rc, const struct customer *cu, void *arg)
+{
+    struct hdl_req *r = arg;
+    if (rc == OF_NOTFOUND)
+        not_found(r);
+    else if (rc != OF_OK)
+        hdl_reply_rc(r, rc);
+    else
+        hdl_reply_json(r, 200, customer_json(cu));
+}
+
+void
+hdl_customers_get(struct hdl_req *r)
+{
+    customer_svc_get(r->svc->customers, r->mem, r->ids[0], got, r);
+}
+
+static void
+listed(int rc, const struct customer_list *l, void *arg)
+{
+    struct ctx *c = arg;
+    if (rc != OF_OK) {
+        hdl_reply_rc(c->r, rc);
+        return;
+    }
+    json_t *items = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(items, customer_json(&l->items[i]));
+    hdl_reply_json(c->r, 200, hdl_page(items, c->page, c->page_size, l->total));
+}
+
+void
+hdl_customers_list(struct hdl_req *r)
+{
+    struct ctx            *c = ctx_new(r);
+    struct customer_filter f = { .tier = -1, .is_active = -1, .sort = CSORT_ID };
+
+    hdl_paging(r, &c->v, &c->page, &c->page_size);
+    hdl_query_bool(r, &c->v, "is_active", &f.is_active);
+    const char *tier = hdl_query(r, "tier");
+    if (tier != NULL) {
+        enum rules_tier t;
+        int rc = rules_tier_parse(tier, strlen(tier), &t);
+        if (rc == OF_OK)
+            f.tier = (int)t;
+        else
+            of_verr_add(&c->v, OF_VE_VALUE, rules_strerror(rc), OF_K("query"), OF_K("tier"), OF_END);
+    }
+    f.q = hdl_query(r, "q");
+    const char *sort = hdl_query(r, "sort");
+    if (sort != NULL && !customer_sort_parse(sort, &f.sort))
+        of_verr_add(&c->v, OF_VE_VALUE, "Input should be 'id', '-id', 'name' or '-name'",
+                    OF_K("query"), OF_K("sort"), OF_END);
+    if (of_verrs_any(&c->v)) {
+        hdl_reply_verrs(r, &c->v);
+        return;
+    }
+    f.limit = c->page_size;
+    f.offset = rules_page_offset(c->page, c->page_size);
+    customer_svc_list(r->svc->customers, r->mem, &f, listed, c);
+}
+
+/* ---- writes ---- */
+
+/* JSON types only (absent required fields too, for a create); the field
+ * rules are the domain's. false when a problem was found. */
+static bool
+parse_input(json_t *body, bool create, struct ctx *c, struct customer_input *in)
+{
+    memset(in, 0, sizeof(*in));
+    in->has_name = hdl_field_str(body, "name", create, &c->v, &in->name, &in->name_len) == FIELD_OK;
+    in->has_email = hdl_field_str(body, "email", create, &c->v, &in->email, &in->email_len) == FIELD_OK;
+    in->has_tier = hdl_field_str(body, "tier", false, &c->v, &in->tier_str, &in->tier_len) == FIELD_OK;
+    in->has_is_active = hdl_field_bool(body, "is_active", false, &c->v, &in->is_active) == FIELD_OK;
+    return !of_verrs_any(&c->v);
+}
+
+static void
+written(int rc, const struct customer *cu, void *arg, int ok_status)
+{
+    struct ctx *c = arg;
+    switch (rc) {
+    case OF_OK:       hdl_reply_json(c->r, ok_status, customer_json(cu)); break;
+    case OF_INVALID:  hdl_reply_verrs(c->r, &c->v); break;
+    case OF_CONFLICT: hdl_reply_error(c->r, 409, "Customer email already exists"); break;
+    case OF_NOTFOUND: not_found(c->r); break;
+    default:          hdl_reply_rc(c->r, rc); break;
+    }
+}
+
+static void created(int rc, const struct customer *cu, void *arg) { written(rc, cu, arg, 201); }
+static void updated(int rc, const struct customer *cu, void *arg) { written(rc, cu, arg, 200); }
+
+void
+hdl_customers_create(struct hdl_req *r)
+{
+    struct customer_input in;
+    json_t *body = hdl_json_body(r);
+    if (body == NULL)
+        return;
+    struct ctx *c = ctx_new(r);
+    if (!parse_input(body, true, c, &in)) {
+        customer_validate(&in, false, r->mem, &c->v);   /* the rules of the fields that parsed */
+        hdl_reply_verrs(r, &c->v);
+        return;
+    }
+    customer_svc_insert(r->svc->customers, r->mem, &in, &c->v, created, c);
+}
+
+void
+hdl_customers_patch(struct hdl_req *r)
+{
+    struct customer_input in;
+    json_t *body = hdl_json_body(r);
+    if (body == NULL)
+        return;
+    struct ctx *c = ctx_new(r);
+    if (!parse_input(body, false, c, &in)) {
+        customer_validate(&in, false, r->mem, &c->v);
+        hdl_reply_verrs(r, &c->v);
+        return;
+    }
+    customer_svc_update(r->svc->customers, r->mem, r->ids[0], &in, &c->v, updated, c);
+}
+
+static void
+removed(int rc, enum customer_removal how, void *arg)
+{
+    struct hdl_req *r = arg;
+    OF_UNUSED(how);                 /* deleted or deactivated: both are 204 */
+    if (rc == OF_OK)
+        hdl_reply_empty(r, 204);
+    else if (rc == OF_NOTFOUND)
+        not_found(r);
+    else
+        hdl_reply_rc(r, rc);
+}
+
+void
+hdl_customers_delete(struct hdl_req *r)
+{
+    struct audit_ctx *a = of_mem_alloc(r->mem, sizeof(*a));
+    a->actor_id = r->who.user_id;
+    a->request_id = r->request_id;
+    customer_svc_delete(r->svc->customers, r->mem, r->ids[0], a, removed, r);
+}
