@@ -246,6 +246,15 @@ op_call_failed(struct pool_op *op, int rc)
     }
 }
 
+/* Results already read for an operation that will not complete normally. */
+static void
+op_clear_results(struct pool_op *op)
+{
+    for (size_t i = 0; i < op->nres; i++)
+        PQclear(op->res[i]);
+    op->nres = 0;
+}
+
 /* Complete op from the event loop later, with no results. */
 static void
 op_defer(pool *p, struct pool_op *op, int rc)
@@ -954,8 +963,10 @@ conn_broken(struct pconn *c, const char *why)
     if (c->tx != NULL)
         c->tx->c = NULL;
     c->tx = NULL;
-    if (op != NULL)
+    if (op != NULL) {
+        op_clear_results(op);
         op_defer(p, op, OF_UNAVAILABLE);
+    }
     conn_close(c);
     bool quick = was_up && of_mono_ns() - c->up_since > POOL_QUICK_BREAK_NS;
     if (quick)
@@ -1055,6 +1066,8 @@ pool_free(pool *p)
             struct pconn *c = &p->conns[i];
             if (c->tx != NULL)
                 c->tx->c = NULL;
+            if (c->op != NULL)
+                op_clear_results(c->op);
             if (c->timer != NULL)
                 conn_close(c);
             if (c->timer != NULL)
@@ -1194,6 +1207,7 @@ tx_detach(pool_tx *tx)
     if (c->op != NULL) {
         /* A step is still in flight: drop its callback, roll back after it. */
         of_log_error("pool: transaction ended while a statement was in flight");
+        op_clear_results(c->op);
         c->op = NULL;
         c->internal = INT_ROLLBACK;
         return;

@@ -718,8 +718,10 @@ test_pool_throughput(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);   /* e.g. "*batch*" */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_pool_query_prepared, need_pg),
         cmocka_unit_test_setup(test_pool_query_unprepared, need_pg),
