@@ -174,6 +174,18 @@ of_log_raw(const char *json, size_t len)
     (void)w;
 }
 
+void
+of_log_lines(const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(log_fd, buf, len);
+        if (w <= 0)
+            return;
+        buf += w;
+        len -= (size_t)w;
+    }
+}
+
 _Noreturn void
 of_fatal(const char *fmt, ...)
 {

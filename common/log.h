@@ -30,6 +30,10 @@ void of_log_write(enum of_log_level lvl, int err, const char *fmt, ...)
  * newline) as one line; used by the access log. */
 void of_log_raw(const char *json, size_t len);
 
+/* Writes newline-terminated lines as they are, in one write(2): for callers
+ * that batch lines themselves (the worker's access log). */
+void of_log_lines(const char *buf, size_t len);
+
 _Noreturn void of_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define of_log_debug(...) do { if (of_log_min <= OF_LOG_DEBUG) of_log_write(OF_LOG_DEBUG, 0, __VA_ARGS__); } while (0)

@@ -257,16 +257,40 @@ access_log(struct wreq *q, uint64_t dur_ns)
         return;
     of_json_escape(path, sizeof(path), q->r.path ? q->r.path : "");
     of_rfc3339_now(ts, sizeof(ts));
+    struct worker *w = q->w;
     int n = snprintf(line, sizeof(line),
                      "{\"ts\":\"%s\",\"level\":\"info\",\"role\":\"worker\",\"pid\":%ld,"
                      "\"msg\":\"access\",\"request_id\":\"%s\",\"method\":\"%s\",\"route\":\"%s\","
                      "\"path\":\"%s\",\"status\":%d,\"bytes\":%zu,\"latency_ms\":%.3f,"
-                     "\"client_ip\":\"%s\",\"user_id\":%lld}",
+                     "\"client_ip\":\"%s\",\"user_id\":%lld}\n",
                      ts, (long)getpid(), q->request_id, q->method_name,
                      q->route ? q->route->tmpl : "unmatched", path, q->status, q->bytes,
                      (double)dur_ns / 1e6, q->client_ip, (long long)q->r.who.user_id);
-    if (n > 0 && (size_t)n < sizeof(line))
-        of_log_raw(line, (size_t)n);
+    if (n <= 0 || (size_t)n >= sizeof(line))
+        return;
+    if (w->alog_len + (size_t)n > sizeof(w->alog))
+        http_flush_access_log(w);
+    if (w->alog_len == 0)
+        event_active(w->alog_ev, EV_TIMEOUT, 0);
+    memcpy(w->alog + w->alog_len, line, (size_t)n);
+    w->alog_len += (size_t)n;
+}
+
+void
+http_flush_access_log(struct worker *w)
+{
+    if (w->alog_len == 0)
+        return;
+    of_log_lines(w->alog, w->alog_len);
+    w->alog_len = 0;
+}
+
+static void
+on_alog_flush(evutil_socket_t fd, short what, void *arg)
+{
+    OF_UNUSED(fd);
+    OF_UNUSED(what);
+    http_flush_access_log(arg);
 }
 
 static void
@@ -502,6 +526,7 @@ http_setup(struct worker *w)
     evhttp_set_max_body_size(w->http, (ev_ssize_t)(s->max_body_size * 4 + 65536));
     evhttp_set_timeout(w->http, s->timeout);
     w->outbuf = evbuffer_new();
-    if (w->outbuf == NULL)
+    w->alog_ev = event_new(w->base, -1, 0, on_alog_flush, w);
+    if (w->outbuf == NULL || w->alog_ev == NULL)
         of_fatal("evbuffer_new() failed");
 }

@@ -62,6 +62,7 @@ worker_exit(struct worker *w, int code)
 {
     of_log_info("worker exiting after %llu requests", (unsigned long long)w->handled);
     atomic_store(&w->slot->state, OF_SB_STOPPING);
+    http_flush_access_log(w);
     /* Sockets, the pool's connections and memory all go with the process;
      * freeing evhttp here would only cost time. */
     exit(code);

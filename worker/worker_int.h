@@ -34,6 +34,11 @@ struct worker {
     uint64_t                     handled;
     long                         outstanding; /* requests not yet fully answered */
     bool                         stopping;
+    /* Access log lines of one loop pass, written together by one deferred
+     * event after the pass: one write(2) per pass, not per request. */
+    char                         alog[65536];
+    size_t                       alog_len;
+    struct event                *alog_ev;
     int                          slot_index;
 };
 
@@ -42,6 +47,8 @@ struct worker *worker_self(void);
 
 /* http.c */
 void http_setup(struct worker *w);
+/* Write out buffered access log lines now. */
+void http_flush_access_log(struct worker *w);
 /* Called when outstanding may have dropped to zero during a graceful stop. */
 void worker_maybe_exit(struct worker *w);
 /* Begin a graceful stop: stop accepting, finish in-flight, then exit. */
