@@ -23,8 +23,8 @@
 #define OF_CLI_WEAK __attribute__((weak))
 #endif
 
-/* store/migrate.c exists: a strong reference, so it is linked for certain */
+/* store/migrate.c and store/usercmd.c exist: strong references, so they are linked for certain */
 int migrate_cli(const struct of_cfg *cfg, int argc, char **argv);
-int usercmd_cli(const struct of_cfg *cfg, int argc, char **argv) OF_CLI_WEAK;
+int usercmd_cli(const struct of_cfg *cfg, int argc, char **argv);
 
 #endif
