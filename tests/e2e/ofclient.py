@@ -185,3 +185,62 @@ class Server:
 
     def __exit__(self, *a):
         self.stop()
+
+
+# ---- users and tokens (helper H4) ----
+
+def create_user(db_url, email, password, role="user", config_path=None):
+    """`orderflow user create` with the real binary: the password on stdin,
+    ORDERFLOW_DATABASE_URL set. Returns the CompletedProcess (check .returncode)."""
+    env = dict(os.environ)
+    env["ORDERFLOW_DATABASE_URL"] = db_url
+    env.pop("ORDERFLOW_JWT_SECRET", None)   # not required by the CLI
+    args = [BIN, "user", "create", "--email", email, "--role", role]
+    if config_path:
+        args[1:1] = ["-c", config_path]
+    return subprocess.run(args, input=(password + "\n").encode(), env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+
+
+def make_admin(db_url, email="admin@x.io", password="admin-pass-123"):
+    """An admin made from the command line, as API.md says the first one is."""
+    r = create_user(db_url, email, password, "admin")
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    return email, password
+
+
+def login(port, email, password, headers=None):
+    """POST /api/v1/auth/login (OAuth2 password form); returns the Response."""
+    from urllib.parse import urlencode
+    h = {"Content-Type": "application/x-www-form-urlencoded"}
+    h.update(headers or {})
+    return request(port, "POST", "/api/v1/auth/login",
+                   body=urlencode({"username": email, "password": password}), headers=h)
+
+
+def token_for(port, email, password):
+    r = login(port, email, password)
+    assert r.status == 200, r
+    return r.json()["access_token"]
+
+
+def register_and_login(port, email, password="user-pass-123"):
+    """Register a user through the API and return (user json, token)."""
+    r = request(port, "POST", "/api/v1/auth/register", body={"email": email, "password": password})
+    assert r.status == 201, r
+    return r.json(), token_for(port, email, password)
+
+
+def psql(db_url, sql, *params):
+    """Run one statement with psql on the test database; returns rows as lists
+    of strings (unaligned, tab-separated). params are bound as psql variables
+    :'p1', :'p2', ... (quoted literals), so values are never pasted into SQL."""
+    args = ["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", db_url]
+    for i, p in enumerate(params, 1):
+        args += ["-v", f"p{i}={p}"]
+    r = subprocess.run(args, input=sql.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError(f"psql failed: {r.stderr.decode()}")
+    out = r.stdout.decode()
+    return [line.split("\t") for line in out.splitlines() if line != ""]
