@@ -32,27 +32,12 @@ mono_s(void)
 }
 
 static void
-publish_pool_stats(struct worker *w)
-{
-    struct pool_stats st;
-    if (w->pool == NULL)
-        return;
-    pool_get_stats(w->pool, &st);
-    atomic_store_explicit(&w->slot->pool_open, st.open, memory_order_relaxed);
-    atomic_store_explicit(&w->slot->pool_busy, st.busy, memory_order_relaxed);
-    atomic_store_explicit(&w->slot->pool_idle, st.idle, memory_order_relaxed);
-    atomic_store_explicit(&w->slot->pool_waiting, st.waiting, memory_order_relaxed);
-    atomic_store_explicit(&w->slot->db_ok, st.db_ok ? 1 : 0, memory_order_relaxed);
-}
-
-static void
 on_heartbeat(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
     OF_UNUSED(fd);
     OF_UNUSED(what);
     atomic_store_explicit(&w->slot->heartbeat, mono_s(), memory_order_relaxed);
-    publish_pool_stats(w);
     if (getppid() == 1 && !w->stopping)
         worker_begin_stop(w, "master went away");
 }
@@ -190,6 +175,7 @@ worker_run(const struct worker_args *a)
     const struct pool_stmt *const *st = wire_statements(&nst);
     if ((w.pool = pool_create(w.base, &a->cfg->database, st, nst)) == NULL)
         of_fatal("pool_create() failed");
+    pool_set_scoreboard(w.pool, w.slot);
     if ((w.hasher = hasher_create(w.base, a->cfg->auth.hash_threads)) == NULL)
         of_fatal("hasher_create() failed");
     if (wire_services(&w) != OF_OK)
