@@ -169,7 +169,11 @@ class Server:
             time.sleep(0.05)
         raise AssertionError(f"expected {n} workers, have {pids}\n{self.log()[-3000:]}")
 
-    def stop(self, sig=signal.SIGTERM, timeout=20):
+    def stop(self, sig=None, timeout=20):
+        # (the method `signal` above shadows the module in the class body, so
+        # the default cannot be written signal.SIGTERM here)
+        if sig is None:
+            sig = signal.SIGTERM
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(sig)
