@@ -72,6 +72,10 @@ do_start() {
     if [ "$(id -u)" = 0 ]; then
         chown postgres "$d"
         [ "$sock" = "$d" ] || chown postgres "$sock"
+        if ! runuser -u postgres -- test -w "$d"; then
+            echo "testpg: user postgres cannot reach $d: make its parent directories traversable" >&2
+            exit 1
+        fi
     fi
     as_owner "$PGBIN/initdb" -D "$d/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
         --no-sync >"$d/initdb.log" 2>&1 || {

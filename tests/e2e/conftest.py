@@ -1,0 +1,154 @@
+"""pytest fixtures for a real PostgreSQL.
+
+- ``pg`` (session): the shared throwaway cluster. ctest starts it (fixture
+  ``pg`` -> tests/pg/testpg.sh) and passes its directory in
+  ORDERFLOW_TEST_PGDIR; a plain local ``pytest`` run starts one itself and
+  stops it at the end.
+- ``db_url`` (module): a fresh database ``t_<random>`` in that cluster,
+  migrated with the real binary (``$ORDERFLOW_BIN migrate up``); its libpq URL.
+- ``new_db`` (function): a factory for more databases, migrated or not.
+- ``psql`` (fixture) / ``run_psql(url, sql)``: run SQL with the psql client,
+  return the unaligned, tuples-only output.
+- ``private_pg`` (module): a separate cluster of the test module's own, for
+  tests that stop and start PostgreSQL (never stop the shared one).
+
+Servers are started with ofclient.Server(db_url=...).
+"""
+import os
+import shutil
+import subprocess
+import tempfile
+import urllib.parse
+import uuid
+
+import pytest
+
+from ofclient import BIN
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.environ.get("OF_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "../..")))
+TESTPG = os.path.join(SRC, "tests", "pg", "testpg.sh")
+
+
+def run_psql(url, sql, check=True, timeout=30):
+    """Run sql (one or more statements) against url; stdout, stripped."""
+    r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+                       capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError(f"psql failed ({r.returncode}): {sql}\n{r.stderr}")
+    return r.stdout.strip() if check else r
+
+
+def migrate(url, *args, timeout=60):
+    """Run `orderflow migrate ARGS` against url; the CompletedProcess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
+    env["ORDERFLOW_DATABASE_URL"] = url
+    env["ORDERFLOW_MIGRATIONS_DIR"] = os.path.join(SRC, "migrations")
+    return subprocess.run([BIN, "migrate", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+class Cluster:
+    """A throwaway cluster made by testpg.sh in `dir`."""
+
+    def __init__(self, dir, owned):
+        self.dir = dir
+        self.owned = owned
+        with open(os.path.join(dir, "url")) as f:
+            self.url = f.read().strip()
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.url).query)
+        self.host = q["host"][0]
+        self.port = q["port"][0]
+
+    def url_for(self, dbname):
+        return f"postgresql:///{dbname}?host={self.host}&port={self.port}&user=postgres"
+
+    def psql(self, sql, db="postgres", **kw):
+        return run_psql(self.url_for(db), sql, **kw)
+
+    def create_db(self, migrate_up=True):
+        name = "t_" + uuid.uuid4().hex[:12]
+        self.psql(f"CREATE DATABASE {name}")
+        url = self.url_for(name)
+        if migrate_up:
+            r = migrate(url, "up")
+            assert r.returncode == 0, f"migrate up failed:\n{r.stdout}\n{r.stderr}"
+        return url
+
+    def drop_db(self, url):
+        name = urllib.parse.urlsplit(url).path.lstrip("/")
+        self.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", check=False)
+
+    def stop_server(self):
+        """Stop PostgreSQL but keep the cluster (pgstop)."""
+        subprocess.run([TESTPG, "pgstop", self.dir], check=True, timeout=90)
+
+    def start_server(self):
+        subprocess.run([TESTPG, "pgstart", self.dir], check=True, timeout=90)
+
+    def backends(self, db):
+        """Client backends connected to database db (by name or URL)."""
+        if "/" in db:
+            db = urllib.parse.urlsplit(db).path.lstrip("/")
+        return int(self.psql("SELECT count(*) FROM pg_stat_activity "
+                             f"WHERE datname = '{db}' AND backend_type = 'client backend' "
+                             "AND pid <> pg_backend_pid()"))
+
+
+def _start_cluster(dir):
+    # As root the cluster runs as `postgres`, which must reach dir.
+    os.chmod(os.path.dirname(dir), 0o755)
+    subprocess.run([TESTPG, "start", dir], check=True, timeout=120, stdout=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def pg():
+    d = os.environ.get("ORDERFLOW_TEST_PGDIR")
+    owned = None
+    if not d:
+        owned = tempfile.mkdtemp(prefix="of-pg-")
+        d = os.path.join(owned, "pg")
+    _start_cluster(d)   # idempotent: a no-op when ctest already started it
+    c = Cluster(d, owned is not None)
+    yield c
+    if owned:
+        subprocess.run([TESTPG, "stop", d], timeout=120)
+        shutil.rmtree(owned, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def db_url(pg):
+    url = pg.create_db(migrate_up=True)
+    yield url
+    pg.drop_db(url)
+
+
+@pytest.fixture
+def new_db(pg):
+    made = []
+
+    def make(migrate_up=True):
+        url = pg.create_db(migrate_up=migrate_up)
+        made.append(url)
+        return url
+
+    yield make
+    for url in made:
+        pg.drop_db(url)
+
+
+@pytest.fixture(scope="session")
+def psql():
+    return run_psql
+
+
+@pytest.fixture(scope="module")
+def private_pg():
+    """A cluster only this module uses: safe to stop and start."""
+    owned = tempfile.mkdtemp(prefix="of-pgp-")
+    d = os.path.join(owned, "pg")
+    _start_cluster(d)
+    c = Cluster(d, True)
+    yield c
+    subprocess.run([TESTPG, "stop", d], timeout=120)
+    shutil.rmtree(owned, ignore_errors=True)
