@@ -34,8 +34,8 @@
  *     hdl_idem_fingerprint(r, body, k);  // method + path + canonical JSON
  *     bank_svc_transfer(svc, m, &in, k, render_cb, done_cb, ctx);
  *   service:
- *     struct idem_spec sp = { .key = k, .op = my_op, .render = render_cb,
- *                             .done = done_cb, .arg = ctx };
+ *     struct idem_spec sp = { .key = k, .op = my_op, .op_arg = svc_ctx,
+ *                             .render = render_cb, .done = done_cb, .arg = ctx };
  *     idem_run(s->idem, m, &sp);
  *     my_op(run, tx, arg) { repo->transfer_tx(self, tx, m, ..., cb) and in cb:
  *                           idem_op_done(run, rc, result); }
@@ -106,8 +106,8 @@ struct idem_repo_ops {
                   idem_begin_cb cb, void *arg);
     /* store status + body in the key row (when k->key != NULL), then COMMIT.
      * rc OF_OK only when the COMMIT succeeded. tx is gone afterwards. */
-    void (*finish)(void *self, struct repo_tx *tx, const struct idem_key *k, int status,
-                   const char *body, idem_end_cb cb, void *arg);
+    void (*finish)(void *self, struct of_mem *m, struct repo_tx *tx, const struct idem_key *k,
+                   int status, const char *body, idem_end_cb cb, void *arg);
     /* ROLLBACK, synchronously; tx is gone. */
     void (*abort)(void *self, struct repo_tx *tx);
     /* DELETE expired keys (autocommit); cb gets OF_OK and *n deleted rows. */
@@ -130,7 +130,8 @@ struct idem_spec {
     idem_op_fn             op;      /* runs the writes in tx; ends with idem_op_done */
     idem_render_fn         render;  /* outcome -> status (+ JSON text for 2xx/409) */
     idem_done_fn           done;    /* exactly once, always on a later loop turn */
-    void                  *arg;     /* given to op, render and done */
+    void                  *arg;     /* given to render and done (the handler's) */
+    void                  *op_arg;  /* given to op (the service's); NULL: arg */
 };
 
 /* Runs spec as described above. The spec is copied; m must outlive done. */
