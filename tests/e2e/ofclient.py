@@ -68,7 +68,8 @@ def request(port, method, path, body=None, headers=None, token=None, timeout=10,
 class Server:
     """The real orderflow binary, master + workers."""
 
-    def __init__(self, db_url=None, workers=2, extra_cfg="", env=None, port=None, args=None):
+    def __init__(self, db_url=None, workers=2, extra_cfg="", env=None, port=None, args=None,
+                 server_cfg=""):
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="of-e2e-")
         self.cfg_path = os.path.join(self.dir, "orderflow.cfg")
@@ -77,6 +78,7 @@ class Server:
         self.workers = workers
         self.db_url = db_url or "postgresql:///nonexistent?host=/nonexistent"
         self.extra_cfg = extra_cfg
+        self.server_cfg = server_cfg     # more settings inside the server group
         self.env = dict(os.environ)
         self.env["ORDERFLOW_JWT_SECRET"] = TEST_SECRET
         self.env["ORDERFLOW_DATABASE_URL"] = self.db_url
@@ -96,7 +98,8 @@ class Server:
         with open(self.cfg_path, "w") as f:
             f.write(
                 f'server: {{ listen = "127.0.0.1:{self.port}"; workers = {self.workers}; '
-                f'pidfile = "{self.pidfile}"; worker_timeout = 5; graceful_timeout = 10; }};\n'
+                f'pidfile = "{self.pidfile}"; worker_timeout = 5; graceful_timeout = 10; '
+                f'{self.server_cfg} }};\n'
                 + self.extra_cfg + "\n"
             )
 
@@ -196,9 +199,8 @@ class Server:
 def create_user(db_url, email, password, role="user", config_path=None):
     """`orderflow user create` with the real binary: the password on stdin,
     ORDERFLOW_DATABASE_URL set. Returns the CompletedProcess (check .returncode)."""
-    env = dict(os.environ)
-    env["ORDERFLOW_DATABASE_URL"] = db_url
-    env.pop("ORDERFLOW_JWT_SECRET", None)   # not required by the CLI
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
+    env["ORDERFLOW_DATABASE_URL"] = db_url   # the JWT secret is not required by the CLI
     args = [BIN, "user", "create", "--email", email, "--role", role]
     if config_path:
         args[1:1] = ["-c", config_path]
@@ -234,17 +236,3 @@ def register_and_login(port, email, password="user-pass-123"):
     assert r.status == 201, r
     return r.json(), token_for(port, email, password)
 
-
-def psql(db_url, sql, *params):
-    """Run one statement with psql on the test database; returns rows as lists
-    of strings (unaligned, tab-separated). params are bound as psql variables
-    :'p1', :'p2', ... (quoted literals), so values are never pasted into SQL."""
-    args = ["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", db_url]
-    for i, p in enumerate(params, 1):
-        args += ["-v", f"p{i}={p}"]
-    r = subprocess.run(args, input=sql.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=60)
-    if r.returncode != 0:
-        raise RuntimeError(f"psql failed: {r.stderr.decode()}")
-    out = r.stdout.decode()
-    return [line.split("\t") for line in out.splitlines() if line != ""]
