@@ -1,5 +1,6 @@
 /*
- * ops.c -- /health and /ready. Both are static strings: no JSON building.
+ * ops.c -- /health and /ready (static strings: no JSON building), and
+ * /metrics (the text comes from the worker through svc->probe).
  */
 #include "handlers/ops.h"
 #include "handlers/services.h"
@@ -26,4 +27,21 @@ hdl_ready(struct hdl_req *r)
     }
     r->io->add_header(r, "Retry-After", "1");
     r->io->send(r, 503, "application/json", down_body, sizeof(down_body) - 1);
+}
+
+void
+hdl_metrics(struct hdl_req *r)
+{
+    const struct hdl_ops_probe *p = &r->svc->probe;
+    if (p->metrics_allowed == NULL || !p->metrics_allowed(p->ctx, r->client_ip)) {
+        hdl_reply_error(r, 403, "Insufficient permissions");
+        return;
+    }
+    if (p->metrics == NULL) {
+        hdl_reply_error(r, 500, "Internal server error");
+        return;
+    }
+    char  *text = NULL;
+    size_t len = p->metrics(p->ctx, &text, r->mem);
+    r->io->send(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }

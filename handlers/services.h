@@ -20,6 +20,8 @@ struct hdl_ops_probe {
     bool (*db_ready)(void *ctx);               /* this worker's pool can reach PostgreSQL */
     /* Prometheus text for /metrics into buf; returns its length. */
     size_t (*metrics)(void *ctx, char **out, void *mem);
+    /* May this resolved client address read /metrics (metrics.allow)? */
+    bool (*metrics_allowed)(void *ctx, const char *client_ip);
     void *ctx;
 };
 

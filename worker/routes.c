@@ -6,6 +6,7 @@
 #include "worker/router.h"
 #include "worker/testroutes.h"
 #include "handlers/ops.h"
+#include "handlers/docs.h"
 #include "handlers/auth.h"
 #include "handlers/products.h"
 #include "handlers/customers.h"
@@ -13,6 +14,11 @@
 static struct route table[] = {
     { HDL_GET,    "/health",                 RT_PUBLIC, 0,        hdl_health,        0 },
     { HDL_GET,    "/ready",                  RT_PUBLIC, 0,        hdl_ready,         0 },
+    { HDL_GET,    "/metrics",                RT_PUBLIC, 0,        hdl_metrics,       0 },
+    { HDL_GET,    "/openapi.json",           RT_PUBLIC, 0,        hdl_openapi,       0 },
+    { HDL_GET,    "/docs",                   RT_PUBLIC, 0,        hdl_docs,          0 },
+    { HDL_GET,    "/docs/swagger-ui-bundle.js", RT_PUBLIC, 0,     hdl_docs_bundle_js, 0 },
+    { HDL_GET,    "/docs/swagger-ui.css",    RT_PUBLIC, 0,        hdl_docs_css,      0 },
     { HDL_POST,   "/api/v1/auth/register",   RT_PUBLIC, 0,        hdl_auth_register, 0 },
     { HDL_POST,   "/api/v1/auth/login",      RT_PUBLIC, RT_LOGIN, hdl_auth_login,    0 },
     { HDL_GET,    "/api/v1/auth/me",         RT_USER,   0,        hdl_auth_me,       0 },

@@ -7,6 +7,7 @@
 #include "worker/worker_int.h"
 #include "worker/jwt.h"
 #include "worker/ratelimit.h"
+#include "worker/metrics.h"
 #include "store/repos.h"
 #include "store/testq.h"
 #include "domain/auth_svc.h"
@@ -50,6 +51,20 @@ probe_db_ready(void *ctx)
     return pool_ready(w->pool);
 }
 
+static size_t
+probe_metrics(void *ctx, char **out, void *mem)
+{
+    struct worker *w = ctx;
+    return metrics_render(w->sb, mem, out);
+}
+
+static bool
+probe_metrics_allowed(void *ctx, const char *client_ip)
+{
+    struct worker *w = ctx;
+    return metrics_allowed(w->cfg, client_ip);
+}
+
 static bool
 limit_login_user(void *ctx, const char *username, int *retry_after)
 {
@@ -85,6 +100,8 @@ wire_services(struct worker *w)
     struct hdl_services *s = &w->svc;
 
     s->probe.db_ready = probe_db_ready;
+    s->probe.metrics = probe_metrics;
+    s->probe.metrics_allowed = probe_metrics_allowed;
     s->probe.ctx = w;
     s->limits.login_user = limit_login_user;
     s->limits.ctx = w;

@@ -1,0 +1,273 @@
+/*
+ * metrics.c -- see metrics.h. One pass sums the scoreboard into a private
+ * copy (per route: counts by method and status, histogram buckets, sum),
+ * a second pass prints it. Retired counters are read after the live slots:
+ * a worker being retired at that moment is then at worst counted twice for
+ * one scrape, never missed.
+ */
+#include "worker/metrics.h"
+#include "worker/router.h"
+#include "common/log.h"
+#include "common/of.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+struct route_sum {
+    uint64_t count[OF_SB_N_METHODS][OF_SB_N_STATUS];
+    uint64_t hist[OF_SB_N_BUCKETS];
+    uint64_t sum_us;
+    uint64_t total;
+};
+
+struct sums {
+    struct route_sum routes[OF_SB_MAX_ROUTES];
+    int64_t          pool_open, pool_busy, pool_idle, pool_waiting;
+    int              workers;
+};
+
+/* A growing text buffer; on allocation failure it stops growing and
+ * remembers that (the scrape is then answered short rather than crash). */
+struct tbuf {
+    char  *p;
+    size_t len, cap;
+    bool   oom;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+tb_printf(struct tbuf *b, const char *fmt, ...)
+{
+    for (;;) {
+        if (b->oom)
+            return;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t ncap = b->cap * 2 + (size_t)n;
+        char  *np = realloc(b->p, ncap);
+        if (np == NULL) {
+            b->oom = true;
+            b->p[b->len] = '\0';
+            return;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+}
+
+static void
+add_route(struct route_sum *to, struct of_sb_route *from)
+{
+    for (int m = 0; m < OF_SB_N_METHODS; m++) {
+        for (int s = 0; s < OF_SB_N_STATUS; s++) {
+            uint64_t v = atomic_load_explicit(&from->count[m][s], memory_order_relaxed);
+            to->count[m][s] += v;
+            to->total += v;
+        }
+    }
+    for (int b = 0; b < OF_SB_N_BUCKETS; b++)
+        to->hist[b] += atomic_load_explicit(&from->hist[b], memory_order_relaxed);
+    to->sum_us += atomic_load_explicit(&from->sum_us, memory_order_relaxed);
+}
+
+static void
+collect(struct of_scoreboard *sb, size_t nroutes, struct sums *s)
+{
+    for (int i = 0; i < OF_SB_MAX_WORKERS; i++) {
+        struct of_sb_slot *slot = &sb->slots[i];
+        /* A free slot's counters are zero (of_sb_retire clears it), so
+         * summing every slot is right whatever its state. */
+        for (size_t r = 0; r <= nroutes; r++)
+            add_route(&s->routes[r], &slot->routes[r]);
+        if (atomic_load_explicit(&slot->pid, memory_order_relaxed) == 0)
+            continue;
+        s->workers++;
+        s->pool_open += atomic_load_explicit(&slot->pool_open, memory_order_relaxed);
+        s->pool_busy += atomic_load_explicit(&slot->pool_busy, memory_order_relaxed);
+        s->pool_idle += atomic_load_explicit(&slot->pool_idle, memory_order_relaxed);
+        s->pool_waiting += atomic_load_explicit(&slot->pool_waiting, memory_order_relaxed);
+    }
+    for (size_t r = 0; r <= nroutes; r++)
+        add_route(&s->routes[r], &sb->retired[r]);
+}
+
+/* Label values: escape backslash, double quote and newline. */
+static const char *
+label_escape(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = in; *p != '\0' && o + 3 < cap; p++) {
+        if (*p == '\\' || *p == '"') {
+            out[o++] = '\\';
+            out[o++] = *p;
+        } else if (*p == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static void
+status_label(int k, char *buf, size_t cap)
+{
+    int code = of_sb_status_codes[k];
+    if (code == 0)
+        snprintf(buf, cap, "other");
+    else
+        snprintf(buf, cap, "%d", code);
+}
+
+static void
+print_requests(struct tbuf *b, const struct sums *s, size_t nroutes)
+{
+    tb_printf(b, "# HELP http_requests_total HTTP requests answered, by method, route template and status.\n"
+                 "# TYPE http_requests_total counter\n");
+    for (size_t r = 0; r <= nroutes; r++) {
+        const struct route_sum *rs = &s->routes[r];
+        if (rs->total == 0)
+            continue;
+        char route[256];
+        label_escape(router_route_name((int)r), route, sizeof(route));
+        for (int m = 0; m < OF_SB_N_METHODS; m++) {
+            for (int k = 0; k < OF_SB_N_STATUS; k++) {
+                if (rs->count[m][k] == 0)
+                    continue;
+                char status[16];
+                status_label(k, status, sizeof(status));
+                tb_printf(b, "http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %llu\n",
+                          of_sb_method_names[m], route, status,
+                          (unsigned long long)rs->count[m][k]);
+            }
+        }
+    }
+}
+
+static void
+print_histograms(struct tbuf *b, const struct sums *s, size_t nroutes)
+{
+    tb_printf(b, "# HELP http_request_duration_seconds Time from the request's arrival to its answer, by route template.\n"
+                 "# TYPE http_request_duration_seconds histogram\n");
+    /* Every known route, so dashboards see zeros; "unmatched" only once seen. */
+    for (size_t r = 0; r <= nroutes; r++) {
+        const struct route_sum *rs = &s->routes[r];
+        if (r == 0 && rs->total == 0)
+            continue;
+        char     route[256];
+        uint64_t cum = 0;
+        label_escape(router_route_name((int)r), route, sizeof(route));
+        for (int k = 0; k < OF_SB_N_BUCKETS - 1; k++) {
+            cum += rs->hist[k];
+            tb_printf(b, "http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                      route, of_sb_bucket_bounds[k], (unsigned long long)cum);
+        }
+        cum += rs->hist[OF_SB_N_BUCKETS - 1];
+        tb_printf(b, "http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+                  route, (unsigned long long)cum);
+        tb_printf(b, "http_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
+                  route, (double)rs->sum_us / 1e6);
+        tb_printf(b, "http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+                  route, (unsigned long long)cum);
+    }
+}
+
+static void
+print_process(struct tbuf *b, struct of_scoreboard *sb, const struct sums *s)
+{
+    tb_printf(b,
+              "# HELP db_pool_connections PostgreSQL connections of all workers' pools, by state.\n"
+              "# TYPE db_pool_connections gauge\n"
+              "db_pool_connections{state=\"open\"} %lld\n"
+              "db_pool_connections{state=\"busy\"} %lld\n"
+              "db_pool_connections{state=\"idle\"} %lld\n",
+              (long long)s->pool_open, (long long)s->pool_busy, (long long)s->pool_idle);
+    tb_printf(b,
+              "# HELP db_pool_waiting Requests queued for a free PostgreSQL connection, all workers.\n"
+              "# TYPE db_pool_waiting gauge\n"
+              "db_pool_waiting %lld\n",
+              (long long)s->pool_waiting);
+    tb_printf(b,
+              "# HELP orderflow_workers Worker processes alive.\n"
+              "# TYPE orderflow_workers gauge\n"
+              "orderflow_workers %d\n",
+              s->workers);
+    tb_printf(b,
+              "# HELP orderflow_worker_restarts_total Workers replaced after dying or missing their heartbeat.\n"
+              "# TYPE orderflow_worker_restarts_total counter\n"
+              "orderflow_worker_restarts_total %llu\n",
+              (unsigned long long)atomic_load(&sb->worker_restarts));
+    tb_printf(b,
+              "# HELP process_start_time_seconds Start time of the master process since unix epoch in seconds.\n"
+              "# TYPE process_start_time_seconds gauge\n"
+              "process_start_time_seconds %lld\n",
+              (long long)atomic_load(&sb->start_time));
+}
+
+static void
+free_fn(void *p)
+{
+    free(p);
+}
+
+size_t
+metrics_render(struct of_scoreboard *sb, struct of_mem *m, char **out)
+{
+    size_t nroutes = 0;
+    router_routes(&nroutes);
+    if (nroutes > OF_SB_MAX_ROUTES - 1)
+        nroutes = OF_SB_MAX_ROUTES - 1;
+
+    struct sums *s = of_mem_calloc(m, sizeof(*s));
+    collect(sb, nroutes, s);
+
+    struct tbuf b = { .p = malloc(16384), .len = 0, .cap = 16384, .oom = false };
+    if (b.p == NULL)
+        of_fatal("out of memory rendering /metrics");
+    b.p[0] = '\0';
+    print_requests(&b, s, nroutes);
+    print_histograms(&b, s, nroutes);
+    print_process(&b, sb, s);
+    if (b.oom)
+        of_log_error("out of memory rendering /metrics; answer truncated");
+    of_mem_cleanup_add(m, free_fn, b.p);
+    *out = b.p;
+    return b.len;
+}
+
+bool
+metrics_allowed(const struct of_cfg *cfg, const char *client_ip)
+{
+    struct sockaddr_storage ss;
+    struct sockaddr_in     *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6    *v6 = (struct sockaddr_in6 *)&ss;
+
+    if (client_ip == NULL)
+        return false;
+    if (strcmp(client_ip, "unix") == 0)
+        client_ip = "127.0.0.1";
+    memset(&ss, 0, sizeof(ss));
+    if (inet_pton(AF_INET, client_ip, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+    } else if (inet_pton(AF_INET6, client_ip, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+    } else {
+        return false;
+    }
+    return cfg_cidr_match(cfg->metrics.allow, cfg->metrics.n_allow, (struct sockaddr *)&ss);
+}
