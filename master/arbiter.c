@@ -171,6 +171,11 @@ arb_child(struct arbiter *a, int slot, long max_requests, pid_t master)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != master)
         _exit(0);
+#ifdef OF_TEST_ROUTES
+    /* test builds only: lets the e2e suite make every worker die at boot */
+    if (getenv("ORDERFLOW_TEST_WORKER_BOOT_EXIT") != NULL)
+        _exit(3);
+#endif
 
     struct worker_args wa = {
         .cfg = a->cfg,

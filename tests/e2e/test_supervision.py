@@ -1,0 +1,399 @@
+"""The master as a supervisor, driven from outside with signals: the real
+binary, no database needed (/health does not touch PostgreSQL).
+
+Covers: N workers up; kill -9 -> replaced (time measured and printed);
+SIGSTOP -> killed and replaced after worker_timeout; HUP with workers 2->3
+under a request loop with zero failures; TTIN/TTOU; TERM with a slow request
+in flight; workers dying at boot stop the master with exit 1; max_requests
+recycling; USR1 log reopen; pidfile life cycle.
+"""
+import datetime
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from ofclient import BIN, Server, request
+
+
+class SupServer(Server):
+    """Server with extra settings inside the server group (the base class
+    writes the group itself, and libconfig refuses a second one)."""
+
+    def __init__(self, server_extra="", worker_timeout=5, **kw):
+        self.server_extra = server_extra
+        self.worker_timeout = worker_timeout
+        super().__init__(**kw)
+
+    def write_config(self, workers=None, extra_cfg=None):
+        if workers is not None:
+            self.workers = workers
+        if extra_cfg is not None:
+            self.extra_cfg = extra_cfg
+        tmp = self.cfg_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(
+                "server: {\n"
+                f'  listen = "127.0.0.1:{self.port}";\n'
+                f"  workers = {self.workers};\n"
+                f'  pidfile = "{self.pidfile}";\n'
+                f"  worker_timeout = {self.worker_timeout};\n"
+                "  graceful_timeout = 10;\n"
+                f"  {self.server_extra}\n"
+                "};\n" + self.extra_cfg + "\n"
+            )
+        os.replace(tmp, self.cfg_path)
+
+    def wait_log(self, pred, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for line in self.log_lines():
+                if pred(line):
+                    return line
+            time.sleep(0.01)
+        raise AssertionError("log line not found:\n" + self.log()[-3000:])
+
+
+class Loop:
+    """A client hammering GET /health on fresh connections in a thread."""
+
+    def __init__(self, port, path="/health"):
+        self.port, self.path = port, path
+        self.ok = 0
+        self.failures = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                r = request(self.port, "GET", self.path, timeout=5)
+                if r.status == 200:
+                    self.ok += 1
+                else:
+                    self.failures.append(r.status)
+            except Exception as e:  # noqa: BLE001 -- every failure counts
+                self.failures.append(repr(e))
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *a):
+        self._stop.set()
+        self._t.join(10)
+
+
+def log_ts(line):
+    """Unix time of a log line's "ts" (RFC 3339 UTC with microseconds)."""
+    return datetime.datetime.strptime(line["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def all_ok(port, n=50):
+    for _ in range(n):
+        r = request(port, "GET", "/health", timeout=5)
+        assert r.status == 200, r
+
+
+def wait_gone(pid, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().split(") ")[1].startswith("Z"):
+                    return
+        except OSError:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"pid {pid} still alive")
+
+
+def test_two_workers_serve_health():
+    with SupServer(workers=2) as s:
+        pids = s.wait_workers(2)
+        r = s.req("GET", "/health")
+        assert r.status == 200
+        assert r.json() == {"status": "ok"}
+        ready = s.wait_log(lambda l: l.get("msg", "").startswith("all 2 workers ready"))
+        assert ready["role"] == "master"
+        assert len(set(pids)) == 2
+
+
+def test_kill9_worker_is_replaced_and_requests_keep_succeeding():
+    with SupServer(workers=2) as s:
+        pids = s.wait_workers(2)
+        s.wait_log(lambda l: l.get("msg", "").startswith("all 2 workers ready"))
+        time.sleep(1.2)   # past the boot window: a crash now is not a boot failure
+        victim = pids[0]
+        wall0 = time.time()
+        t0 = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        new = []
+        while not new and time.monotonic() - t0 < 10:
+            new = [p for p in s.worker_pids() if p not in pids]
+            if not new:
+                time.sleep(0.001)
+        t_fork = time.monotonic() - t0
+        assert len(new) == 1, f"no replacement for {victim}"
+        ready = s.wait_log(lambda l: l.get("pid") == new[0] and l.get("msg", "").startswith("worker ready"))
+        t_ready = log_ts(ready) - wall0
+        print(f"\nkill -9 -> replacement worker {new[0]} seen in /proc after {t_fork * 1000:.1f} ms, "
+              f"READY (accepting) {t_ready * 1000:.1f} ms after the kill (log timestamp)")
+        assert t_ready < 2.0
+        assert sorted(s.wait_workers(2)) == sorted([pids[1], new[0]])
+        all_ok(s.port, 100)
+        msgs = [l["msg"] for l in s.log_lines() if l.get("role") == "master"]
+        assert any(f"worker {victim}" in m and "killed by signal 9" in m for m in msgs), msgs
+
+
+def test_frozen_worker_is_killed_after_worker_timeout():
+    with SupServer(workers=2, worker_timeout=2) as s:
+        pids = s.wait_workers(2)
+        victim = pids[1]
+        t0 = time.monotonic()
+        os.kill(victim, signal.SIGSTOP)
+        try:
+            new = s.wait_workers(2, timeout=10, exclude=(victim,))
+            wait_gone(victim)
+        finally:
+            try:
+                os.kill(victim, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        took = time.monotonic() - t0
+        print(f"\nSIGSTOP'd worker replaced after {took:.2f} s (worker_timeout = 2 s)")
+        assert 1.5 <= took <= 6, took
+        assert victim not in new
+        all_ok(s.port, 50)
+        msgs = [l["msg"] for l in s.log_lines() if l.get("role") == "master"]
+        assert any(f"worker {victim}" in m and "missed its heartbeat" in m for m in msgs), msgs
+
+
+def test_hup_reload_workers_2_to_3_without_failed_requests():
+    with SupServer(workers=2) as s:
+        old = s.wait_workers(2)
+        with Loop(s.port) as loop:
+            time.sleep(0.3)
+            s.write_config(workers=3)
+            s.signal(signal.SIGHUP)
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                pids = s.worker_pids()
+                if len(pids) == 3 and not set(pids) & set(old):
+                    break
+                time.sleep(0.05)
+            time.sleep(0.5)
+        pids = s.worker_pids()
+        assert len(pids) == 3 and not set(pids) & set(old), (old, pids, s.log()[-3000:])
+        assert loop.failures == [], loop.failures[:10]
+        assert loop.ok > 20
+        print(f"\nHUP reload: {loop.ok} requests during the reload, 0 failed")
+        msgs = [l["msg"] for l in s.log_lines() if l.get("role") == "master"]
+        assert any(m.startswith("reload done: 3 workers of generation 2") for m in msgs), msgs
+
+
+def test_hup_with_broken_config_keeps_running():
+    with SupServer(workers=2) as s:
+        old = s.wait_workers(2)
+        with open(s.cfg_path, "a") as f:
+            f.write("bogus: { x = 1; };\n")
+        s.signal(signal.SIGHUP)
+        s.wait_log(lambda l: "reload failed, keeping the running configuration" in l.get("msg", "")
+                   and "unknown setting bogus" in l.get("msg", ""))
+        time.sleep(0.3)
+        assert s.worker_pids() == old
+        all_ok(s.port, 20)
+
+
+def test_ttin_ttou_add_and_remove_one_worker():
+    with SupServer(workers=2) as s:
+        first = s.wait_workers(2)
+        s.signal(signal.SIGTTIN)
+        three = s.wait_workers(3)
+        assert set(first) < set(three)
+        s.signal(signal.SIGTTOU)
+        s.wait_workers(2)
+        for _ in range(3):           # never below one
+            s.signal(signal.SIGTTOU)
+            time.sleep(0.2)
+        s.wait_workers(1)
+        time.sleep(1.5)
+        assert len(s.worker_pids()) == 1
+        all_ok(s.port, 20)
+
+
+def test_sigterm_lets_inflight_slow_request_finish_then_exits_0():
+    with SupServer(workers=2) as s:
+        s.wait_workers(2)
+        probe = s.req("GET", "/__test/slow?ms=1")
+        if probe.status == 404:
+            pytest.skip("binary built without -DOF_TEST_ROUTES=ON")
+        result = {}
+
+        def slow():
+            t = time.monotonic()
+            try:
+                r = request(s.port, "GET", "/__test/slow?ms=2000", timeout=30)
+                result["status"] = r.status
+                result["body"] = r.json()
+            except Exception as e:  # noqa: BLE001
+                result["error"] = repr(e)
+            result["took"] = time.monotonic() - t
+
+        th = threading.Thread(target=slow)
+        th.start()
+        time.sleep(0.5)
+        s.signal(signal.SIGTERM)
+        rc = s.proc.wait(timeout=20)
+        th.join(5)
+        assert result.get("status") == 200, result
+        assert result["body"] == {"status": "slow"}
+        assert result["took"] >= 1.9
+        assert rc == 0, s.log()[-3000:]
+        assert s.worker_pids() == []
+        with pytest.raises(OSError):
+            request(s.port, "GET", "/health", timeout=1)
+
+
+def test_sigint_quick_stop_exits_0():
+    with SupServer(workers=2) as s:
+        s.wait_workers(2)
+        t0 = time.monotonic()
+        rc = s.stop(sig=signal.SIGINT)
+        assert rc == 0
+        assert time.monotonic() - t0 < 3
+
+
+def test_workers_dying_at_boot_stop_the_master_with_exit_1():
+    s = SupServer(workers=2, env={"ORDERFLOW_TEST_WORKER_BOOT_EXIT": "1"})
+    s.start(wait=False)
+    try:
+        rc = s.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        s.stop(signal.SIGKILL)
+        raise
+    lines = s.log_lines()
+    if not any("exited with status 3" in l.get("msg", "") for l in lines):
+        pytest.skip("binary built without -DOF_TEST_ROUTES=ON")
+    assert rc == 1
+    spawned = [l for l in lines if l.get("msg", "").startswith("spawned worker")]
+    assert len(spawned) <= 12, len(spawned)   # backed off, no fork bomb
+    assert any("workers keep dying during boot" in l.get("msg", "") for l in lines)
+    assert not os.path.exists(s.pidfile)
+
+
+def test_max_requests_recycles_workers():
+    with SupServer(workers=2, server_extra="max_requests = 20; max_requests_jitter = 5;") as s:
+        first = s.wait_workers(2)
+        all_ok(s.port, 120)
+        deadline = time.time() + 10
+        while time.time() < deadline and set(s.worker_pids()) & set(first):
+            time.sleep(0.05)
+        assert not set(s.worker_pids()) & set(first)
+        s.wait_workers(2)
+        msgs = [l["msg"] for l in s.log_lines() if l.get("role") == "master"]
+        assert any("(recycled)" in m for m in msgs), msgs
+
+
+def _usr1_server():
+    s = SupServer(workers=1)
+    logfile = os.path.join(s.dir, "app.log")
+    s.server_extra = f'log_file = "{logfile}";'
+    s.write_config()
+    return s, logfile
+
+
+def test_usr1_reopens_the_log_file_after_rotation():
+    s, logfile = _usr1_server()
+    with s:
+        s.wait_workers(1)
+        assert os.path.exists(logfile)
+        os.rename(logfile, logfile + ".1")
+        s.signal(signal.SIGUSR1)
+        deadline = time.time() + 5
+        while time.time() < deadline and not os.path.exists(logfile):
+            time.sleep(0.02)
+        assert os.path.exists(logfile)
+        s.req("GET", "/health")   # the worker logs its access line to the new file
+        time.sleep(0.3)
+        with open(logfile) as f:
+            lines = [json.loads(l) for l in f if l.strip()]
+        assert any(l.get("msg") == "USR1: log reopened" for l in lines)
+        assert any(l.get("role") == "worker" for l in lines), lines
+
+
+def test_pidfile_written_and_removed():
+    s = SupServer(workers=1)
+    with s:
+        with open(s.pidfile) as f:
+            assert int(f.read().strip()) == s.proc.pid
+    assert s.proc.returncode == 0
+    assert not os.path.exists(s.pidfile)
+
+
+def test_second_instance_refuses_a_live_pidfile():
+    with SupServer(workers=1) as s:
+        other = SupServer(workers=1)
+        other.pidfile = s.pidfile
+        other.write_config()
+        other.start(wait=False)
+        rc = other.proc.wait(timeout=10)
+        assert rc == 1
+        assert "already running" in other.log()
+        assert os.path.exists(s.pidfile)   # the failed one did not remove ours
+
+
+def test_bad_config_fails_check_config_and_serve_with_file_line():
+    s = SupServer(workers=2)
+    with open(s.cfg_path, "a") as f:
+        f.write("\nserver2: { workers = 3; };\n")
+    with open(s.cfg_path) as f:
+        line = 1 + next(i for i, l in enumerate(f) if l.startswith("server2"))
+    r = subprocess.run([BIN, "check-config", "-c", s.cfg_path], capture_output=True, text=True,
+                       env=s.env, timeout=10)
+    assert r.returncode == 1
+    assert f"{s.cfg_path}:{line}: unknown setting server2" in r.stderr
+    r = subprocess.run([BIN, "serve", "-c", s.cfg_path], capture_output=True, text=True,
+                       env=s.env, timeout=10)
+    assert r.returncode == 1
+    assert f"{s.cfg_path}:{line}: unknown setting server2" in r.stderr
+    assert not os.path.exists(s.pidfile)
+
+
+def test_unix_socket_listen():
+    s = SupServer(workers=1)
+    sock = os.path.join(s.dir, "of.sock")
+    s.env["ORDERFLOW_LISTEN"] = "unix:" + sock
+    s.start(wait=False)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline and not os.path.exists(sock):
+            time.sleep(0.02)
+        assert oct(os.stat(sock).st_mode & 0o777) == oct(0o660)
+        out = b""
+        deadline = time.time() + 10
+        while time.time() < deadline and b"200" not in out.split(b"\r\n")[0]:
+            c = socket.socket(socket.AF_UNIX)
+            try:
+                c.connect(sock)
+                c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                out = b""
+                while True:
+                    d = c.recv(4096)
+                    if not d:
+                        break
+                    out += d
+            except OSError:
+                time.sleep(0.05)
+            finally:
+                c.close()
+        assert out.startswith(b"HTTP/1.1 200"), out
+    finally:
+        assert s.stop() == 0
+    assert not os.path.exists(sock)
