@@ -88,7 +88,8 @@ struct login_op {
     struct auth_svc   *s;
     struct of_mem     *m;
     const char        *password;
-    const struct user *u;
+    const struct user *u;          /* points at copy, or NULL for an unknown email */
+    struct user        copy;
     auth_login_cb      cb;
     void              *arg;
 };
@@ -121,7 +122,15 @@ login_found(int rc, const struct user *u, void *arg)
         op->cb(rc, NULL, op->arg);
         return;
     }
-    op->u = rc == OF_OK ? u : NULL;
+    op->u = NULL;
+    if (rc == OF_OK) {
+        /* the repository's result need not outlive its callback */
+        op->copy = *u;
+        op->copy.email = of_mem_strdup(op->m, u->email);
+        op->copy.password_hash = u->password_hash ? of_mem_strdup(op->m, u->password_hash) : NULL;
+        op->copy.created_at = of_mem_strdup(op->m, u->created_at);
+        op->u = &op->copy;
+    }
     /* An unknown email still costs one argon2id verification. */
     h->verify(h->self, op->u ? op->u->password_hash : NULL, op->password,
               strlen(op->password), login_verified, op);
