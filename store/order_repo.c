@@ -1,0 +1,445 @@
+/*
+ * order_repo.c -- orders and their items in PostgreSQL (contract:
+ * domain/order.h).
+ *
+ * Create runs inside the idempotent run's transaction (store_tx): one
+ * statement reads the customer and every product under FOR SHARE (so
+ * neither changes or vanishes before COMMIT), one data-modifying CTE writes
+ * the order and all its items (unnest over parameter arrays) and returns the
+ * full order. A transition is ONE statement: the row is locked FOR UPDATE,
+ * updated only if its status at that moment is an allowed origin, and the
+ * audit row (admin) is written with it; the status seen under the lock comes
+ * back for the 409 detail. Reads return one row per item (orders joined to
+ * their items), grouped here; lists get their total in the same round trip.
+ */
+#include "store/repos.h"
+#include "store/idem_repo.h"
+#include "store/sql.h"
+#include "domain/order.h"
+#include "common/of.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* 9 order columns then 5 item columns, from an orders row o (with c the
+ * customer) and an items row i. */
+#define OCOLS(o, cname) o "id, " o "customer_id, " cname ", " o "status, " o "total_cents, " \
+    o "notes, " o "created_by, " SQL_TS(o "created_at") ", " SQL_TS(o "updated_at")
+#define ICOLS "i.id, i.product_id, i.product_name, i.quantity, i.unit_price_cents"
+#define NOCOLS 14
+
+static const struct pool_stmt st_refs = {
+    "order_refs",
+    "WITH c AS (SELECT id, name, is_active FROM customers WHERE id = $1 FOR SHARE), "
+    "p AS (SELECT id, name, price_cents, in_stock FROM products WHERE id = ANY($2::bigint[]) "
+    "      ORDER BY id FOR SHARE) "
+    "SELECT c.name, c.is_active, p.id, p.name, p.price_cents, p.in_stock "
+    "FROM (VALUES (1)) d LEFT JOIN c ON true LEFT JOIN p ON true", 2 };
+
+static const struct pool_stmt st_insert = {
+    "order_insert",
+    "WITH o AS (INSERT INTO orders (customer_id, total_cents, notes, created_by) "
+    "  VALUES ($1, $2, $3, $4) RETURNING *), "
+    "i AS (INSERT INTO order_items (order_id, product_id, product_name, quantity, unit_price_cents) "
+    "  SELECT o.id, p.id, p.name, x.qty, x.price FROM o "
+    "  CROSS JOIN unnest($5::bigint[], $6::int[], $7::bigint[]) WITH ORDINALITY AS x(pid, qty, price, ord) "
+    "  JOIN products p ON p.id = x.pid ORDER BY x.ord RETURNING *) "
+    "SELECT " OCOLS("o.", "c.name") ", " ICOLS " FROM o JOIN customers c ON c.id = o.customer_id "
+    "LEFT JOIN i ON true ORDER BY i.id", 7 };
+
+static const struct pool_stmt st_get = {
+    "order_get",
+    "SELECT " OCOLS("o.", "c.name") ", " ICOLS " FROM orders o "
+    "JOIN customers c ON c.id = o.customer_id LEFT JOIN order_items i ON i.order_id = o.id "
+    "WHERE o.id = $1 AND ($2::bigint IS NULL OR o.created_by = $2) ORDER BY i.id", 2 };
+
+#define OFILTER "($1::bigint IS NULL OR o.created_by = $1) AND ($2::text IS NULL OR o.status = $2) " \
+                "AND ($3::bigint IS NULL OR o.customer_id = $3)"
+#define OLIST(nm, inner, outer) { nm, \
+    "SELECT " OCOLS("p.", "p.customer_name") ", " ICOLS ", t.n " \
+    "FROM (SELECT count(*) AS n FROM orders o WHERE " OFILTER ") t " \
+    "LEFT JOIN LATERAL (SELECT o.*, c.name AS customer_name FROM orders o " \
+    "  JOIN customers c ON c.id = o.customer_id WHERE " OFILTER \
+    "  ORDER BY " inner " LIMIT $4 OFFSET $5) p ON true " \
+    "LEFT JOIN order_items i ON i.order_id = p.id ORDER BY " outer ", i.id", 5 }
+
+static const struct pool_stmt st_list[OSORT_COUNT] = {
+    OLIST("order_list_created_desc", "o.created_at DESC, o.id DESC", "p.created_at DESC, p.id DESC"),
+    OLIST("order_list_created", "o.created_at, o.id", "p.created_at, p.id"),
+    OLIST("order_list_total", "o.total_cents, o.id", "p.total_cents, p.id"),
+    OLIST("order_list_total_desc", "o.total_cents DESC, o.id DESC", "p.total_cents DESC, p.id DESC"),
+    OLIST("order_list_id", "o.id", "p.id"),
+    OLIST("order_list_id_desc", "o.id DESC", "p.id DESC"),
+};
+
+static const struct pool_stmt st_transition = {
+    "order_transition",
+    "WITH cur AS (SELECT id, status FROM orders "
+    "  WHERE id = $1 AND ($2::bigint IS NULL OR created_by = $2) FOR UPDATE), "
+    "u AS (UPDATE orders o SET status = $3, updated_at = now() FROM cur "
+    "  WHERE o.id = cur.id AND cur.status = ANY($4::text[]) RETURNING o.*), "
+    "a AS (INSERT INTO audit_log (actor_id, action, entity, entity_id, request_id, details) "
+    "  SELECT $5, 'transition', 'order', u.id, $6, "
+    "         jsonb_build_object('from', cur.status, 'to', u.status) "
+    "  FROM u CROSS JOIN cur WHERE $5::bigint IS NOT NULL) "
+    "SELECT cur.status, " OCOLS("u.", "c.name") ", " ICOLS " FROM cur "
+    "LEFT JOIN u ON true LEFT JOIN customers c ON c.id = u.customer_id "
+    "LEFT JOIN order_items i ON i.order_id = u.id ORDER BY i.id", 6 };
+
+static const struct pool_stmt st_delete = {
+    "order_delete",
+    "WITH d AS (DELETE FROM orders WHERE id = $1 RETURNING id, status), "
+    "a AS (INSERT INTO audit_log (actor_id, action, entity, entity_id, request_id, details) "
+    "  SELECT $2, 'delete', 'order', id, $3, jsonb_build_object('status', status) FROM d) "
+    "SELECT id FROM d", 3 };
+
+const struct pool_stmt *const store_order_stmts[] = {
+    &st_refs, &st_insert, &st_get,
+    &st_list[0], &st_list[1], &st_list[2], &st_list[3], &st_list[4], &st_list[5],
+    &st_transition, &st_delete,
+};
+const size_t store_order_nstmts = OF_ARRAY_LEN(store_order_stmts);
+
+struct op {
+    struct of_mem       *m;
+    order_cb             cb;
+    order_list_cb        list_cb;
+    order_refs_cb        refs_cb;
+    order_done_cb        done_cb;
+    order_transition_cb  tr_cb;
+    void                *arg;
+};
+
+static struct op *
+op_new(struct of_mem *m, void *arg)
+{
+    struct op *op = of_mem_calloc(m, sizeof(*op));
+    op->m = m;
+    op->arg = arg;
+    return op;
+}
+
+static enum rules_status
+status_of(const char *s)
+{
+    enum rules_status st = RULES_STATUS_PENDING;
+    if (s != NULL)
+        rules_status_parse(s, strlen(s), &st);
+    return st;
+}
+
+/* Rows [row0, row1) are one order starting at column b. */
+static void
+read_order(struct of_mem *m, const PGresult *r, int row0, int row1, int b, struct order *o)
+{
+    o->id = sql_i64(r, row0, b + 0);
+    o->customer_id = sql_i64(r, row0, b + 1);
+    o->customer_name = sql_str(m, r, row0, b + 2);
+    o->status = status_of(PQgetvalue(r, row0, b + 3));
+    o->total = sql_i64(r, row0, b + 4);
+    o->notes = sql_str(m, r, row0, b + 5);
+    o->created_by = sql_i64(r, row0, b + 6);
+    o->created_at = sql_str(m, r, row0, b + 7);
+    o->updated_at = sql_str(m, r, row0, b + 8);
+    struct order_item *items = of_mem_calloc(m, sizeof(*items) * (size_t)(row1 - row0));
+    size_t n = 0;
+    for (int i = row0; i < row1; i++) {
+        if (sql_isnull(r, i, b + 9))
+            continue;
+        struct order_item *it = &items[n++];
+        it->id = sql_i64(r, i, b + 9);
+        it->product_id = sql_i64(r, i, b + 10);
+        it->product_name = sql_str(m, r, i, b + 11);
+        it->quantity = sql_i64(r, i, b + 12);
+        it->unit_price = sql_i64(r, i, b + 13);
+    }
+    o->items = items;
+    o->n_items = n;
+}
+
+/* Groups consecutive rows by order id (column b); rows whose order id is
+ * NULL (an empty page, a missed LEFT JOIN) are skipped. */
+static size_t
+read_orders(struct of_mem *m, const PGresult *r, int b, struct order **out)
+{
+    int rows = PQntuples(r);
+    struct order *os = of_mem_calloc(m, sizeof(*os) * (size_t)(rows ? rows : 1));
+    size_t n = 0;
+    int i = 0;
+    while (i < rows) {
+        if (sql_isnull(r, i, b)) {
+            i++;
+            continue;
+        }
+        int64_t id = sql_i64(r, i, b);
+        int j = i + 1;
+        while (j < rows && !sql_isnull(r, j, b) && sql_i64(r, j, b) == id)
+            j++;
+        read_order(m, r, i, j, b, &os[n++]);
+        i = j;
+    }
+    *out = os;
+    return n;
+}
+
+static const char *
+i64_array(struct of_mem *m, const int64_t *v, size_t n)
+{
+    size_t cap = 2 + n * 21 + 1;
+    char *buf = of_mem_alloc(m, cap);
+    size_t k = 0;
+    buf[k++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        int w = snprintf(buf + k, cap - k, "%s%lld", i ? "," : "", (long long)v[i]);
+        if (w < 0 || (size_t)w >= cap - k)
+            break;
+        k += (size_t)w;
+    }
+    if (k + 2 <= cap) {
+        buf[k++] = '}';
+        buf[k] = '\0';
+    }
+    return buf;
+}
+
+/* ---- create (inside a run's transaction) ---- */
+
+static void
+on_refs(pool_tx *tx, const struct pool_res *res, void *arg)
+{
+    OF_UNUSED(tx);
+    struct op *op = arg;
+    int rc = sql_rc(res);
+    if (rc != OF_OK) {
+        op->refs_cb(rc == OF_UNAVAILABLE ? OF_UNAVAILABLE : OF_ERR, NULL, op->arg);
+        return;
+    }
+    const PGresult *r = res->res;
+    int rows = PQntuples(r);
+    struct order_refs *refs = of_mem_calloc(op->m, sizeof(*refs));
+    struct order_ref_product *ps = of_mem_calloc(op->m, sizeof(*ps) * (size_t)(rows ? rows : 1));
+    if (rows > 0 && !sql_isnull(r, 0, 0)) {
+        refs->customer_found = true;
+        refs->customer_name = sql_str(op->m, r, 0, 0);
+        refs->customer_active = sql_bool(r, 0, 1);
+    }
+    size_t n = 0;
+    for (int i = 0; i < rows; i++) {
+        if (sql_isnull(r, i, 2))
+            continue;
+        ps[n].id = sql_i64(r, i, 2);
+        ps[n].name = sql_str(op->m, r, i, 3);
+        ps[n].price = sql_i64(r, i, 4);
+        ps[n].in_stock = sql_bool(r, i, 5);
+        n++;
+    }
+    refs->products = ps;
+    refs->n_products = n;
+    op->refs_cb(OF_OK, refs, op->arg);
+}
+
+static void
+repo_lock_refs(void *self, struct repo_tx *tx, struct of_mem *m, int64_t customer_id,
+               const int64_t *product_ids, size_t n, order_refs_cb cb, void *arg)
+{
+    OF_UNUSED(self);
+    struct op *op = op_new(m, arg);
+    op->refs_cb = cb;
+    const char **p = of_mem_alloc(m, 2 * sizeof(*p));
+    p[0] = sql_i64_param(m, customer_id);
+    p[1] = i64_array(m, product_ids, n);
+    pool_tx_query(store_tx(tx), &st_refs, p, on_refs, op);
+}
+
+static void
+on_order_tx(pool_tx *tx, const struct pool_res *res, void *arg)
+{
+    OF_UNUSED(tx);
+    struct op *op = arg;
+    int rc = sql_rc(res);
+    if (rc != OF_OK) {
+        op->cb(rc == OF_UNAVAILABLE ? OF_UNAVAILABLE : OF_ERR, NULL, op->arg);
+        return;
+    }
+    struct order *os;
+    if (read_orders(op->m, res->res, 0, &os) != 1) {
+        op->cb(OF_ERR, NULL, op->arg);
+        return;
+    }
+    op->cb(OF_OK, os, op->arg);
+}
+
+static void
+repo_insert(void *self, struct repo_tx *tx, struct of_mem *m, const struct order_new *o,
+            order_cb cb, void *arg)
+{
+    OF_UNUSED(self);
+    struct op *op = op_new(m, arg);
+    op->cb = cb;
+    const char **p = of_mem_alloc(m, 7 * sizeof(*p));
+    p[0] = sql_i64_param(m, o->customer_id);
+    p[1] = sql_i64_param(m, o->total);
+    p[2] = o->notes;
+    p[3] = sql_i64_param(m, o->created_by);
+    p[4] = i64_array(m, o->product_ids, o->n);
+    p[5] = i64_array(m, o->quantities, o->n);
+    p[6] = i64_array(m, o->unit_prices, o->n);
+    pool_tx_query(store_tx(tx), &st_insert, p, on_order_tx, op);
+}
+
+/* ---- reads ---- */
+
+static void
+on_order(const struct pool_res *res, void *arg)
+{
+    struct op *op = arg;
+    int rc = sql_rc(res);
+    if (rc != OF_OK) {
+        op->cb(rc, NULL, op->arg);
+        return;
+    }
+    struct order *os;
+    if (read_orders(op->m, res->res, 0, &os) != 1) {
+        op->cb(OF_NOTFOUND, NULL, op->arg);
+        return;
+    }
+    op->cb(OF_OK, os, op->arg);
+}
+
+static void
+repo_get(void *self, struct of_mem *m, int64_t id, int64_t viewer, order_cb cb, void *arg)
+{
+    struct op *op = op_new(m, arg);
+    op->cb = cb;
+    const char **p = of_mem_alloc(m, 2 * sizeof(*p));
+    p[0] = sql_i64_param(m, id);
+    p[1] = viewer > 0 ? sql_i64_param(m, viewer) : NULL;
+    pool_query(self, m, &st_get, p, on_order, op);
+}
+
+static void
+on_list(const struct pool_res *res, void *arg)
+{
+    struct op *op = arg;
+    int rc = sql_rc(res);
+    if (rc != OF_OK) {
+        op->list_cb(rc, NULL, op->arg);
+        return;
+    }
+    struct order_list *l = of_mem_calloc(op->m, sizeof(*l));
+    struct order *os;
+    l->n = read_orders(op->m, res->res, 0, &os);
+    l->items = os;
+    l->total = PQntuples(res->res) > 0 ? sql_i64(res->res, 0, NOCOLS) : 0;
+    op->list_cb(OF_OK, l, op->arg);
+}
+
+static void
+repo_list(void *self, struct of_mem *m, const struct order_filter *f, order_list_cb cb, void *arg)
+{
+    struct op *op = op_new(m, arg);
+    op->list_cb = cb;
+    const char **p = of_mem_alloc(m, 5 * sizeof(*p));
+    p[0] = f->viewer > 0 ? sql_i64_param(m, f->viewer) : NULL;
+    p[1] = f->status >= 0 ? rules_status_name((enum rules_status)f->status) : NULL;
+    p[2] = f->customer_id != 0 ? sql_i64_param(m, f->customer_id) : NULL;
+    p[3] = sql_i64_param(m, f->limit);
+    p[4] = sql_i64_param(m, f->offset);
+    pool_query(self, m, &st_list[f->sort], p, on_list, op);
+}
+
+/* ---- writes ---- */
+
+static void
+on_transition(const struct pool_res *res, void *arg)
+{
+    struct op *op = arg;
+    int rc = sql_rc(res);
+    if (rc != OF_OK) {
+        op->tr_cb(rc, NULL, RULES_STATUS_PENDING, op->arg);
+        return;
+    }
+    const PGresult *r = res->res;
+    if (PQntuples(r) == 0) {
+        op->tr_cb(OF_NOTFOUND, NULL, RULES_STATUS_PENDING, op->arg);
+        return;
+    }
+    enum rules_status cur = status_of(PQgetvalue(r, 0, 0));
+    if (sql_isnull(r, 0, 1)) {
+        op->tr_cb(OF_CONFLICT, NULL, cur, op->arg);
+        return;
+    }
+    struct order *os;
+    if (read_orders(op->m, r, 1, &os) != 1) {
+        op->tr_cb(OF_ERR, NULL, cur, op->arg);
+        return;
+    }
+    op->tr_cb(OF_OK, os, cur, op->arg);
+}
+
+static void
+repo_transition(void *self, struct of_mem *m, const struct order_transition *t,
+                order_transition_cb cb, void *arg)
+{
+    struct op *op = op_new(m, arg);
+    op->tr_cb = cb;
+    char *from = of_mem_alloc(m, 16 * RULES_STATUS_COUNT + 3);
+    size_t k = 0;
+    from[k++] = '{';
+    for (size_t i = 0; i < t->n_from_ok; i++) {
+        const char *nm = rules_status_name(t->from_ok[i]);
+        if (i)
+            from[k++] = ',';
+        size_t l = strlen(nm);
+        memcpy(from + k, nm, l);
+        k += l;
+    }
+    from[k++] = '}';
+    from[k] = '\0';
+    const char **p = of_mem_alloc(m, 6 * sizeof(*p));
+    p[0] = sql_i64_param(m, t->id);
+    p[1] = t->viewer > 0 ? sql_i64_param(m, t->viewer) : NULL;
+    p[2] = rules_status_name(t->to);
+    p[3] = from;
+    p[4] = t->audit != NULL ? sql_i64_param(m, t->audit->actor_id) : NULL;
+    p[5] = t->audit != NULL ? t->audit->request_id : NULL;
+    pool_query(self, m, &st_transition, p, on_transition, op);
+}
+
+static void
+on_deleted(const struct pool_res *res, void *arg)
+{
+    struct op *op = arg;
+    int rc = sql_rc(res);
+    if (rc == OF_OK && PQntuples(res->res) == 0)
+        rc = OF_NOTFOUND;
+    op->done_cb(rc, op->arg);
+}
+
+static void
+repo_remove(void *self, struct of_mem *m, int64_t id, const struct audit_ctx *a,
+            order_done_cb cb, void *arg)
+{
+    struct op *op = op_new(m, arg);
+    op->done_cb = cb;
+    const char **p = of_mem_alloc(m, 3 * sizeof(*p));
+    p[0] = sql_i64_param(m, id);
+    p[1] = sql_i64_param(m, a->actor_id);
+    p[2] = a->request_id;
+    pool_query(self, m, &st_delete, p, on_deleted, op);
+}
+
+static const struct order_repo_ops pg_order_ops = {
+    .lock_refs = repo_lock_refs,
+    .insert = repo_insert,
+    .get = repo_get,
+    .list = repo_list,
+    .transition = repo_transition,
+    .remove = repo_remove,
+};
+
+struct order_repo
+store_order_repo(pool *p)
+{
+    return (struct order_repo){ &pg_order_ops, p };
+}
