@@ -397,3 +397,86 @@ def test_unix_socket_listen():
     finally:
         assert s.stop() == 0
     assert not os.path.exists(sock)
+
+
+def test_sd_notify_ready_reloading_stopping():
+    s = SupServer(workers=2)
+    path = os.path.join(s.dir, "notify.sock")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(path)
+    ns.settimeout(10)
+    s.env["NOTIFY_SOCKET"] = path
+
+    def expect(word):
+        while True:
+            msg = ns.recv(4096).decode()
+            if word in msg.split("\n"):
+                return msg
+
+    try:
+        with s:
+            msg = expect("READY=1")
+            assert f"MAINPID={s.proc.pid}" in msg
+            s.signal(signal.SIGHUP)
+            expect("RELOADING=1")
+            expect("READY=1")
+            s.signal(signal.SIGTERM)
+            expect("STOPPING=1")
+            assert s.proc.wait(timeout=15) == 0
+    finally:
+        ns.close()
+
+
+def test_socket_activation_uses_listen_fds():
+    s = SupServer(workers=1)
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(64)
+    port = lsock.getsockname()[1]
+    fd = lsock.fileno()
+    s.logf = open(s.log_path, "ab")
+    # LISTEN_PID must be the server's own pid: set it in a shell that execs it
+    s.proc = subprocess.Popen(
+        ["/bin/bash", "-c", f'exec 3<&{fd} {fd}<&-; LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"',
+         BIN, "serve", "-c", s.cfg_path],
+        env=s.env, stdout=s.logf, stderr=s.logf, pass_fds=(fd,))
+    lsock.close()
+    try:
+        deadline = time.time() + 10
+        ok = False
+        while time.time() < deadline and not ok:
+            try:
+                ok = request(port, "GET", "/health", timeout=1).status == 200
+            except OSError:
+                time.sleep(0.05)
+        assert ok, s.log()
+        assert any("socket passed by systemd" in l.get("msg", "") for l in s.log_lines())
+        with pytest.raises(OSError):   # server.listen was not bound
+            request(s.port, "GET", "/health", timeout=1)
+    finally:
+        assert s.stop() == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges")
+def test_root_drops_privileges_to_server_user():
+    import pwd
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    s = SupServer(workers=2, server_extra='user = "nobody";')
+    os.chmod(s.dir, 0o777)   # so the unprivileged master can remove its pidfile
+    with s:
+        pids = s.wait_workers(2)
+
+        def uids(pid):
+            with open(f"/proc/{pid}/status") as f:
+                line = next(l for l in f if l.startswith("Uid:"))
+            return set(int(x) for x in line.split()[1:])
+
+        assert uids(s.proc.pid) == {nobody.pw_uid}
+        for p in pids:
+            assert uids(p) == {nobody.pw_uid}
+        assert s.req("GET", "/health").status == 200
+    assert s.proc.returncode == 0
+    assert not os.path.exists(s.pidfile)
