@@ -13,6 +13,7 @@
 #include "domain/user.h"
 #include "domain/product.h"
 #include "domain/customer.h"
+#include "domain/order.h"
 
 extern const struct pool_stmt *const store_user_stmts[];
 extern const size_t store_user_nstmts;
@@ -25,5 +26,10 @@ struct product_repo store_product_repo(pool *p);
 extern const struct pool_stmt *const store_customer_stmts[];
 extern const size_t store_customer_nstmts;
 struct customer_repo store_customer_repo(pool *p);
+
+/* orders; their creates use the idempotency repository (store/idem_repo.h) */
+extern const struct pool_stmt *const store_order_stmts[];
+extern const size_t store_order_nstmts;
+struct order_repo store_order_repo(pool *p);
 
 #endif

@@ -9,6 +9,7 @@
 #include "handlers/docs.h"
 #include "handlers/auth.h"
 #include "handlers/products.h"
+#include "handlers/orders.h"
 #include "handlers/customers.h"
 
 static struct route table[] = {
@@ -35,6 +36,11 @@ static struct route table[] = {
     { HDL_GET,    "/api/v1/customers/{id}",  RT_USER,   0,        hdl_customers_get,    0 },
     { HDL_PATCH,  "/api/v1/customers/{id}",  RT_USER,   RT_WRITE, hdl_customers_patch,  0 },
     { HDL_DELETE, "/api/v1/customers/{id}",  RT_ADMIN,  RT_WRITE, hdl_customers_delete, 0 },
+    { HDL_GET,    "/api/v1/orders",             RT_USER,   0,        hdl_orders_list,   0 },
+    { HDL_POST,   "/api/v1/orders",             RT_USER,   RT_WRITE, hdl_orders_create, 0 },
+    { HDL_GET,    "/api/v1/orders/{id}",        RT_USER,   0,        hdl_orders_get,    0 },
+    { HDL_PATCH,  "/api/v1/orders/{id}/status", RT_USER,   RT_WRITE, hdl_orders_status, 0 },
+    { HDL_DELETE, "/api/v1/orders/{id}",        RT_ADMIN,  RT_WRITE, hdl_orders_delete, 0 },
 #ifdef OF_TEST_ROUTES
     { HDL_GET,    "/__test/slow",            RT_PUBLIC, 0,        test_slow,         0 },
     { HDL_GET,    "/__test/sleep_db",        RT_PUBLIC, 0,        test_sleep_db,     0 },

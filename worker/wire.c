@@ -13,6 +13,8 @@
 #include "domain/auth_svc.h"
 #include "domain/product.h"
 #include "domain/customer.h"
+#include "domain/order.h"
+#include "store/idem_repo.h"
 #include "common/of.h"
 
 #include <stdlib.h>
@@ -84,6 +86,8 @@ wire_statements(size_t *n)
         { store_user_stmts, &store_user_nstmts },
         { store_product_stmts, &store_product_nstmts },
         { store_customer_stmts, &store_customer_nstmts },
+        { store_order_stmts, &store_order_nstmts },
+        { store_idem_stmts, &store_idem_nstmts },
         { test_stmts, &test_nstmts },
     };
     size_t k = 0;
@@ -92,6 +96,57 @@ wire_statements(size_t *n)
             all_stmts[k++] = tables[i].t[j];
     *n = k;
     return all_stmts;
+}
+
+/* ---- expired Idempotency-Key purge: one job, on worker slot 0 only ---- */
+
+#define IDEM_PURGE_FIRST_S  60
+#define IDEM_PURGE_EVERY_S  600
+
+static struct event *idem_purge_ev;
+static struct of_mem *idem_purge_mem;   /* non-NULL while a purge is in flight */
+
+static void
+idem_purged(int rc, int64_t n, void *arg)
+{
+    OF_UNUSED(arg);
+    if (rc != OF_OK)
+        of_log_warn("idempotency key purge failed (rc %d)", rc);
+    else if (n > 0)
+        of_log_info("purged %lld expired idempotency keys", (long long)n);
+    of_mem_release(idem_purge_mem);
+    free(idem_purge_mem);
+    idem_purge_mem = NULL;
+}
+
+static void
+idem_purge_tick(evutil_socket_t fd, short what, void *arg)
+{
+    OF_UNUSED(fd);
+    OF_UNUSED(what);
+    struct worker *w = arg;
+    struct timeval every = { IDEM_PURGE_EVERY_S, 0 };
+    event_add(idem_purge_ev, &every);
+    if (idem_purge_mem != NULL || w->stopping)
+        return;
+    idem_purge_mem = malloc(sizeof(*idem_purge_mem));
+    if (idem_purge_mem == NULL)
+        return;
+    of_mem_init(idem_purge_mem);
+    struct idem_repo ir = store_idem_repo(w->pool);
+    ir.ops->purge(ir.self, idem_purge_mem, idem_purged, NULL);
+}
+
+static void
+idem_purge_arm(struct worker *w)
+{
+    if (w->slot_index != 0)
+        return;
+    idem_purge_ev = evtimer_new(w->base, idem_purge_tick, w);
+    if (idem_purge_ev == NULL)
+        return;
+    struct timeval first = { IDEM_PURGE_FIRST_S, 0 };
+    event_add(idem_purge_ev, &first);
 }
 
 int
@@ -113,6 +168,10 @@ wire_services(struct worker *w)
     s->auth = auth_svc_create(store_user_repo(w->pool), ph, ti);
     s->products = product_svc_create(store_product_repo(w->pool));
     s->customers = customer_svc_create(store_customer_repo(w->pool));
+    s->orders = order_svc_create(store_order_repo(w->pool), store_idem_repo(w->pool));
+    if (s->orders == NULL)
+        return OF_ERR;
+    idem_purge_arm(w);
     if (s->auth == NULL || s->products == NULL || s->customers == NULL)
         return OF_ERR;
     return OF_OK;
@@ -124,4 +183,8 @@ wire_destroy(struct worker *w)
     auth_svc_destroy(w->svc.auth);
     product_svc_destroy(w->svc.products);
     customer_svc_destroy(w->svc.customers);
+    order_svc_destroy(w->svc.orders);
+    if (idem_purge_ev != NULL)
+        event_free(idem_purge_ev);
+    idem_purge_ev = NULL;
 }
