@@ -15,6 +15,7 @@
 #include "domain/customer.h"
 #include "domain/order.h"
 #include "store/idem_repo.h"
+#include "common/log.h"
 #include "common/of.h"
 
 #include <stdlib.h>
