@@ -14,6 +14,8 @@
 #include "domain/product.h"
 #include "domain/customer.h"
 #include "domain/order.h"
+#include "domain/bank.h"
+#include "domain/audit.h"
 
 extern const struct pool_stmt *const store_user_stmts[];
 extern const size_t store_user_nstmts;
@@ -31,5 +33,13 @@ struct customer_repo store_customer_repo(pool *p);
 extern const struct pool_stmt *const store_order_stmts[];
 extern const size_t store_order_nstmts;
 struct order_repo store_order_repo(pool *p);
+
+extern const struct pool_stmt *const store_bank_stmts[];
+extern const size_t store_bank_nstmts;
+struct bank_repo store_bank_repo(pool *p);
+
+extern const struct pool_stmt *const store_audit_stmts[];
+extern const size_t store_audit_nstmts;
+struct audit_repo store_audit_repo(pool *p);
 
 #endif

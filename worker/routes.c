@@ -11,6 +11,8 @@
 #include "handlers/products.h"
 #include "handlers/orders.h"
 #include "handlers/customers.h"
+#include "handlers/bank.h"
+#include "handlers/audit.h"
 
 static struct route table[] = {
     { HDL_GET,    "/health",                 RT_PUBLIC, 0,        hdl_health,        0 },
@@ -41,6 +43,12 @@ static struct route table[] = {
     { HDL_GET,    "/api/v1/orders/{id}",        RT_USER,   0,        hdl_orders_get,    0 },
     { HDL_PATCH,  "/api/v1/orders/{id}/status", RT_USER,   RT_WRITE, hdl_orders_status, 0 },
     { HDL_DELETE, "/api/v1/orders/{id}",        RT_ADMIN,  RT_WRITE, hdl_orders_delete, 0 },
+    { HDL_GET,    "/api/v1/bank-accounts",      RT_USER,   0,        hdl_bank_list,     0 },
+    { HDL_POST,   "/api/v1/bank-accounts",      RT_USER,   RT_WRITE, hdl_bank_create,   0 },
+    { HDL_GET,    "/api/v1/bank-accounts/{id}", RT_USER,   0,        hdl_bank_get,      0 },
+    { HDL_GET,    "/api/v1/bank-accounts/{id}/transfers", RT_USER, 0, hdl_bank_history, 0 },
+    { HDL_POST,   "/api/v1/transfers",          RT_USER,   RT_WRITE, hdl_transfers_create, 0 },
+    { HDL_GET,    "/api/v1/audit",              RT_ADMIN,  0,        hdl_audit_list,    0 },
 #ifdef OF_TEST_ROUTES
     { HDL_GET,    "/__test/slow",            RT_PUBLIC, 0,        test_slow,         0 },
     { HDL_GET,    "/__test/sleep_db",        RT_PUBLIC, 0,        test_sleep_db,     0 },

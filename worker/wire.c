@@ -14,6 +14,8 @@
 #include "domain/product.h"
 #include "domain/customer.h"
 #include "domain/order.h"
+#include "domain/bank.h"
+#include "domain/audit.h"
 #include "store/idem_repo.h"
 #include "common/log.h"
 #include "common/of.h"
@@ -89,6 +91,8 @@ wire_statements(size_t *n)
         { store_customer_stmts, &store_customer_nstmts },
         { store_order_stmts, &store_order_nstmts },
         { store_idem_stmts, &store_idem_nstmts },
+        { store_bank_stmts, &store_bank_nstmts },
+        { store_audit_stmts, &store_audit_nstmts },
         { test_stmts, &test_nstmts },
     };
     size_t k = 0;
@@ -172,6 +176,10 @@ wire_services(struct worker *w)
     s->orders = order_svc_create(store_order_repo(w->pool), store_idem_repo(w->pool));
     if (s->orders == NULL)
         return OF_ERR;
+    s->bank = bank_svc_create(store_bank_repo(w->pool), store_idem_repo(w->pool));
+    s->audit = audit_svc_create(store_audit_repo(w->pool));
+    if (s->bank == NULL || s->audit == NULL)
+        return OF_ERR;
     idem_purge_arm(w);
     if (s->auth == NULL || s->products == NULL || s->customers == NULL)
         return OF_ERR;
@@ -185,6 +193,8 @@ wire_destroy(struct worker *w)
     product_svc_destroy(w->svc.products);
     customer_svc_destroy(w->svc.customers);
     order_svc_destroy(w->svc.orders);
+    bank_svc_destroy(w->svc.bank);
+    audit_svc_destroy(w->svc.audit);
     if (idem_purge_ev != NULL)
         event_free(idem_purge_ev);
     idem_purge_ev = NULL;

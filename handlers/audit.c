@@ -1,0 +1,76 @@
+/*
+ * audit.c -- GET /api/v1/audit (admin): paged, filters entity and actor_id,
+ * newest (highest id) first. details is stored as a JSON object and sent as
+ * one.
+ */
+#include "handlers/audit.h"
+#include "handlers/services.h"
+#include "domain/audit.h"
+#include "domain/rules.h"
+#include "common/of.h"
+
+#include <stdint.h>
+#include <string.h>
+
+struct ctx {
+    struct hdl_req *r;
+    struct of_verrs v;
+    int64_t         page, page_size;
+};
+
+static json_t *
+entry_json(const struct audit_entry *e)
+{
+    json_t *details = e->details != NULL ? json_loads(e->details, 0, NULL) : NULL;
+    if (details == NULL)
+        details = json_object();
+    return json_pack("{s:I,s:o,s:s,s:s,s:I,s:o,s:s,s:o}",
+                     "id", (json_int_t)e->id,
+                     "actor_id", e->actor_id > 0 ? json_integer((json_int_t)e->actor_id) : json_null(),
+                     "action", e->action, "entity", e->entity,
+                     "entity_id", (json_int_t)e->entity_id,
+                     "request_id", e->request_id != NULL ? json_string(e->request_id) : json_null(),
+                     "at", e->at, "details", details);
+}
+
+static void
+listed(int rc, const struct audit_list *l, void *arg)
+{
+    struct ctx *c = arg;
+    if (rc != OF_OK) {
+        hdl_reply_rc(c->r, rc);
+        return;
+    }
+    json_t *items = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(items, entry_json(&l->items[i]));
+    hdl_reply_json(c->r, 200, hdl_page(items, c->page, c->page_size, l->total));
+}
+
+void
+hdl_audit_list(struct hdl_req *r)
+{
+    struct ctx         *c = of_mem_calloc(r->mem, sizeof(*c));
+    struct audit_filter f = { 0 };
+
+    c->r = r;
+    of_verrs_init(&c->v);
+    hdl_paging(r, &c->v, &c->page, &c->page_size);
+    const char *entity = hdl_query(r, "entity");
+    if (entity != NULL) {
+        f.entity = audit_entity_parse(entity);
+        if (f.entity == NULL)
+            of_verr_add(&c->v, OF_VE_VALUE,
+                        "Input should be 'product', 'customer', 'order' or 'user'",
+                        OF_K("query"), OF_K("entity"), OF_END);
+    }
+    hdl_query_int(r, &c->v, "actor_id", 0, 1, INT64_MAX,
+                  "Input should be greater than or equal to 1", &f.actor_id);
+    if (of_verrs_any(&c->v)) {
+        hdl_reply_verrs(r, &c->v);
+        return;
+    }
+    f.limit = c->page_size;
+    f.offset = rules_page_offset(c->page, c->page_size);
+    audit_svc_list(r->svc->audit, r->mem, &f, listed, c);
+}

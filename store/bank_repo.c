@@ -1,0 +1,348 @@
+/*
+ * bank_repo.c -- bank accounts and transfers in PostgreSQL (domain/bank.h).
+ *
+ * A transfer is ONE statement (a data-modifying CTE), so it is atomic on its
+ * own (autocommit) and also fits inside an idempotent run's transaction:
+ *   lk   locks both account rows, lowest id first (ORDER BY id FOR UPDATE):
+ *        every transfer takes its locks in the same order, so two transfers
+ *        can wait for each other but never deadlock;
+ *   ok   one row when the source is the caller's, holds enough money after
+ *        the lock was granted (lk sees the newest committed balance), and the
+ *        destination exists;
+ *   mv   moves the money (both rows, one UPDATE, gated on ok);
+ *   t    records the transfer (gated on ok).
+ * The final row says which check failed, if any. The balance CHECK
+ * (>= 0), the amount CHECK (> 0) and the distinct-accounts CHECK back the
+ * rules; the sum of balances changes by -amount + amount = 0.
+ *
+ * Reads filter by owner when the caller is not an admin ($n NULL = any).
+ * History is transfers out UNION ALL transfers in, each from its own index,
+ * newest first; the total comes in the same round trip, and an account the
+ * caller may not see gives no row at all (404).
+ */
+#include "store/repos.h"
+#include "store/idem_repo.h"
+#include "store/sql.h"
+#include "common/log.h"
+#include "common/of.h"
+
+#include <string.h>
+
+#define BCOLS(p) p "id, " p "name, " p "balance_cents, " p "owner_id, " SQL_TS(p "created_at")
+#define TCOLS(p) p "id, " p "from_account_id, " p "to_account_id, " p "amount_cents, " \
+                 SQL_TS(p "created_at")
+
+static const struct pool_stmt st_create = {
+    "bank_create",
+    "INSERT INTO bank_accounts (owner_id, name, balance_cents) VALUES ($1, $2, $3) "
+    "RETURNING " BCOLS(""), 3 };
+
+static const struct pool_stmt st_get = {
+    "bank_get",
+    "SELECT " BCOLS("") " FROM bank_accounts WHERE id = $1 AND ($2::bigint IS NULL OR owner_id = $2)",
+    2 };
+
+/* $1 owner, $2 limit, $3 offset */
+static const struct pool_stmt st_list_own = {
+    "bank_list_own",
+    "SELECT " BCOLS("a.") ", t.n FROM (SELECT count(*) AS n FROM bank_accounts WHERE owner_id = $1) t "
+    "LEFT JOIN LATERAL (SELECT * FROM bank_accounts WHERE owner_id = $1 ORDER BY id "
+    "  LIMIT $2 OFFSET $3) a ON true ORDER BY a.id", 3 };
+
+/* $1 limit, $2 offset */
+static const struct pool_stmt st_list_all = {
+    "bank_list_all",
+    "SELECT " BCOLS("a.") ", t.n FROM (SELECT count(*) AS n FROM bank_accounts) t "
+    "LEFT JOIN LATERAL (SELECT * FROM bank_accounts ORDER BY id LIMIT $1 OFFSET $2) a ON true "
+    "ORDER BY a.id", 2 };
+
+/* $1 account, $2 owner (NULL any), $3 limit, $4 offset.
+ * Columns: account id, total, then TCOLS (NULL past the end). */
+static const struct pool_stmt st_history = {
+    "bank_history",
+    "SELECT a.id, "
+    "  (SELECT count(*) FROM transfers WHERE from_account_id = a.id) "
+    "  + (SELECT count(*) FROM transfers WHERE to_account_id = a.id), "
+    "  " TCOLS("x.") " "
+    "FROM (SELECT id FROM bank_accounts WHERE id = $1 AND ($2::bigint IS NULL OR owner_id = $2)) a "
+    "LEFT JOIN LATERAL (SELECT * FROM ("
+    "    (SELECT * FROM transfers WHERE from_account_id = a.id ORDER BY id DESC "
+    "       LIMIT $3::bigint + $4::bigint) "
+    "    UNION ALL "
+    "    (SELECT * FROM transfers WHERE to_account_id = a.id ORDER BY id DESC "
+    "       LIMIT $3::bigint + $4::bigint)"
+    "  ) u ORDER BY id DESC LIMIT $3 OFFSET $4) x ON true "
+    "ORDER BY x.id DESC", 4 };
+
+/* $1 from, $2 to, $3 amount (cents), $4 caller.
+ * Columns: source is the caller's, destination exists, funds suffice,
+ * then the transfer (NULL unless all three hold). */
+static const struct pool_stmt st_transfer = {
+    "bank_transfer",
+    "WITH lk AS (SELECT id, owner_id, balance_cents FROM bank_accounts "
+    "    WHERE id IN ($1, $2) ORDER BY id FOR UPDATE), "
+    "ok AS (SELECT 1 FROM lk s WHERE s.id = $1 AND s.owner_id = $4 AND s.balance_cents >= $3 "
+    "    AND EXISTS (SELECT 1 FROM lk d WHERE d.id = $2)), "
+    "mv AS (UPDATE bank_accounts b SET balance_cents = b.balance_cents "
+    "      + CASE WHEN b.id = $1 THEN -($3::bigint) ELSE $3::bigint END "
+    "    WHERE b.id IN ($1, $2) AND EXISTS (SELECT 1 FROM ok) RETURNING b.id), "
+    "t AS (INSERT INTO transfers (from_account_id, to_account_id, amount_cents) "
+    "    SELECT $1, $2, $3 FROM ok RETURNING *) "
+    "SELECT EXISTS (SELECT 1 FROM lk WHERE id = $1 AND owner_id = $4), "
+    "  EXISTS (SELECT 1 FROM lk WHERE id = $2), "
+    "  COALESCE((SELECT balance_cents >= $3 FROM lk WHERE id = $1), false), "
+    "  " TCOLS("t.") ", (SELECT count(*) FROM mv) "
+    "FROM (SELECT 1) one LEFT JOIN t ON true", 4 };
+
+const struct pool_stmt *const store_bank_stmts[] = {
+    &st_create, &st_get, &st_list_own, &st_list_all, &st_history, &st_transfer,
+};
+const size_t store_bank_nstmts = OF_ARRAY_LEN(store_bank_stmts);
+
+struct op {
+    struct of_mem        *m;
+    bank_account_cb       cb;
+    bank_account_list_cb  list_cb;
+    transfer_list_cb      hist_cb;
+    transfer_stmt_cb      xfer_cb;
+    void                 *arg;
+    int                   missing_rc;
+};
+
+static struct op *
+op_new(struct of_mem *m, void *arg)
+{
+    struct op *op = of_mem_calloc(m, sizeof(*op));
+    op->m = m;
+    op->arg = arg;
+    op->missing_rc = OF_NOTFOUND;
+    return op;
+}
+
+static const char *
+owner_param(struct of_mem *m, int64_t owner_id)
+{
+    return owner_id > 0 ? sql_i64_param(m, owner_id) : NULL;
+}
+
+static void
+row_to_account(struct of_mem *m, const PGresult *r, int row, int col, struct bank_account *a)
+{
+    a->id = sql_i64(r, row, col);
+    a->name = sql_str(m, r, row, col + 1);
+    a->balance = sql_i64(r, row, col + 2);
+    a->owner_id = sql_i64(r, row, col + 3);
+    a->created_at = sql_str(m, r, row, col + 4);
+}
+
+static void
+row_to_transfer(struct of_mem *m, const PGresult *r, int row, int col, struct transfer *t)
+{
+    t->id = sql_i64(r, row, col);
+    t->from_account_id = sql_i64(r, row, col + 1);
+    t->to_account_id = sql_i64(r, row, col + 2);
+    t->amount = sql_i64(r, row, col + 3);
+    t->created_at = sql_str(m, r, row, col + 4);
+}
+
+/* ---- accounts ---- */
+
+static void
+on_account(const struct pool_res *res, void *arg)
+{
+    struct op *op = arg;
+    int rc = sql_rc(res);
+    if (rc != OF_OK) {
+        op->cb(rc, NULL, op->arg);
+        return;
+    }
+    if (PQntuples(res->res) == 0) {
+        op->cb(op->missing_rc, NULL, op->arg);
+        return;
+    }
+    struct bank_account *a = of_mem_alloc(op->m, sizeof(*a));
+    row_to_account(op->m, res->res, 0, 0, a);
+    op->cb(OF_OK, a, op->arg);
+}
+
+static void
+repo_create(void *self, struct of_mem *m, int64_t owner_id, const struct bank_account_input *in,
+            bank_account_cb cb, void *arg)
+{
+    struct op *op = op_new(m, arg);
+    op->cb = cb;
+    op->missing_rc = OF_ERR;
+    const char *p[] = { sql_i64_param(m, owner_id), in->name, sql_i64_param(m, in->balance) };
+    pool_query(self, m, &st_create, p, on_account, op);
+}
+
+static void
+repo_get(void *self, struct of_mem *m, int64_t id, int64_t owner_id, bank_account_cb cb, void *arg)
+{
+    struct op *op = op_new(m, arg);
+    op->cb = cb;
+    const char *p[] = { sql_i64_param(m, id), owner_param(m, owner_id) };
+    pool_query(self, m, &st_get, p, on_account, op);
+}
+
+static void
+on_list(const struct pool_res *res, void *arg)
+{
+    struct op *op = arg;
+    int rc = sql_rc(res);
+    if (rc != OF_OK) {
+        op->list_cb(rc, NULL, op->arg);
+        return;
+    }
+    int n = PQntuples(res->res);
+    struct bank_account_list *l = of_mem_calloc(op->m, sizeof(*l));
+    struct bank_account *items = of_mem_alloc(op->m, sizeof(*items) * (size_t)(n ? n : 1));
+    size_t k = 0;
+    for (int i = 0; i < n; i++)
+        if (!sql_isnull(res->res, i, 0))
+            row_to_account(op->m, res->res, i, 0, &items[k++]);
+    l->items = items;
+    l->n = k;
+    l->total = n > 0 ? sql_i64(res->res, 0, 5) : 0;
+    op->list_cb(OF_OK, l, op->arg);
+}
+
+static void
+repo_list(void *self, struct of_mem *m, int64_t owner_id, int64_t offset, int64_t limit,
+          bank_account_list_cb cb, void *arg)
+{
+    struct op *op = op_new(m, arg);
+    op->list_cb = cb;
+    if (owner_id > 0) {
+        const char *p[] = { sql_i64_param(m, owner_id), sql_i64_param(m, limit),
+                            sql_i64_param(m, offset) };
+        pool_query(self, m, &st_list_own, p, on_list, op);
+        return;
+    }
+    const char *p[] = { sql_i64_param(m, limit), sql_i64_param(m, offset) };
+    pool_query(self, m, &st_list_all, p, on_list, op);
+}
+
+/* ---- history ---- */
+
+static void
+on_history(const struct pool_res *res, void *arg)
+{
+    struct op *op = arg;
+    int rc = sql_rc(res);
+    if (rc != OF_OK) {
+        op->hist_cb(rc, NULL, op->arg);
+        return;
+    }
+    int n = PQntuples(res->res);
+    if (n == 0) {
+        op->hist_cb(OF_NOTFOUND, NULL, op->arg);
+        return;
+    }
+    struct transfer_list *l = of_mem_calloc(op->m, sizeof(*l));
+    struct transfer *items = of_mem_alloc(op->m, sizeof(*items) * (size_t)n);
+    size_t k = 0;
+    for (int i = 0; i < n; i++)
+        if (!sql_isnull(res->res, i, 2))
+            row_to_transfer(op->m, res->res, i, 2, &items[k++]);
+    l->items = items;
+    l->n = k;
+    l->total = sql_i64(res->res, 0, 1);
+    op->hist_cb(OF_OK, l, op->arg);
+}
+
+static void
+repo_history(void *self, struct of_mem *m, int64_t id, int64_t owner_id, int64_t offset,
+             int64_t limit, transfer_list_cb cb, void *arg)
+{
+    struct op *op = op_new(m, arg);
+    op->hist_cb = cb;
+    const char *p[] = { sql_i64_param(m, id), owner_param(m, owner_id),
+                        sql_i64_param(m, limit), sql_i64_param(m, offset) };
+    pool_query(self, m, &st_history, p, on_history, op);
+}
+
+/* ---- transfer ---- */
+
+static void
+transfer_result(struct op *op, const struct pool_res *res)
+{
+    if (res->rc != OF_OK) {
+        /* never a client's fault here: the checks are in the statement */
+        int rc = res->rc == OF_UNAVAILABLE || sql_rc(res) == OF_UNAVAILABLE ? OF_UNAVAILABLE : OF_ERR;
+        if (rc == OF_ERR)
+            of_log_error("bank transfer failed: sqlstate %s",
+                         res->sqlstate != NULL ? res->sqlstate : "-");
+        op->xfer_cb(rc, TRANSFER_DONE, NULL, op->arg);
+        return;
+    }
+    const PGresult *r = res->res;
+    if (PQntuples(r) != 1) {
+        op->xfer_cb(OF_ERR, TRANSFER_DONE, NULL, op->arg);
+        return;
+    }
+    if (!sql_bool(r, 0, 0)) {
+        op->xfer_cb(OF_OK, TRANSFER_NO_SOURCE, NULL, op->arg);
+        return;
+    }
+    if (!sql_bool(r, 0, 1)) {
+        op->xfer_cb(OF_OK, TRANSFER_NO_DEST, NULL, op->arg);
+        return;
+    }
+    if (!sql_bool(r, 0, 2)) {
+        op->xfer_cb(OF_OK, TRANSFER_NO_FUNDS, NULL, op->arg);
+        return;
+    }
+    if (sql_isnull(r, 0, 3) || sql_i64(r, 0, 8) != 2) {
+        of_log_error("bank transfer: checks passed but nothing was moved");
+        op->xfer_cb(OF_ERR, TRANSFER_DONE, NULL, op->arg);
+        return;
+    }
+    struct transfer *t = of_mem_alloc(op->m, sizeof(*t));
+    row_to_transfer(op->m, r, 0, 3, t);
+    op->xfer_cb(OF_OK, TRANSFER_DONE, t, op->arg);
+}
+
+static void
+on_transfer(const struct pool_res *res, void *arg)
+{
+    transfer_result(arg, res);
+}
+
+static void
+on_transfer_tx(pool_tx *tx, const struct pool_res *res, void *arg)
+{
+    OF_UNUSED(tx);
+    transfer_result(arg, res);
+}
+
+static void
+repo_transfer(void *self, struct of_mem *m, struct repo_tx *tx, int64_t caller_id,
+              const struct transfer_input *in, transfer_stmt_cb cb, void *arg)
+{
+    struct op *op = op_new(m, arg);
+    op->xfer_cb = cb;
+    const char **p = of_mem_alloc(m, 4 * sizeof(*p));
+    p[0] = sql_i64_param(m, in->from_account_id);
+    p[1] = sql_i64_param(m, in->to_account_id);
+    p[2] = sql_i64_param(m, in->amount);
+    p[3] = sql_i64_param(m, caller_id);
+    if (tx != NULL)
+        pool_tx_query(store_tx(tx), &st_transfer, p, on_transfer_tx, op);
+    else
+        pool_query(self, m, &st_transfer, p, on_transfer, op);
+}
+
+static const struct bank_repo_ops pg_bank_ops = {
+    .create = repo_create,
+    .get = repo_get,
+    .list = repo_list,
+    .history = repo_history,
+    .transfer = repo_transfer,
+};
+
+struct bank_repo
+store_bank_repo(pool *p)
+{
+    return (struct bank_repo){ &pg_bank_ops, p };
+}
