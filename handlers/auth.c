@@ -5,6 +5,7 @@
 #include "handlers/auth.h"
 #include "handlers/services.h"
 #include "domain/auth_svc.h"
+#include "domain/rules.h"
 #include "common/of.h"
 
 #include <string.h>
@@ -110,6 +111,19 @@ logged_in(int rc, const char *token, void *arg)
                                      "expires_in", (json_int_t)r->svc->token_ttl));
 }
 
+/* The per-username limit counts an account, not a spelling: trimmed and
+ * lower-cased as login itself does; anything that is not an email as is. */
+static const char *
+limit_key(struct of_mem *m, const char *user)
+{
+    char   norm[RULES_EMAIL_BUFSZ];
+    size_t nlen;
+
+    if (rules_email(user, strlen(user), norm, sizeof(norm), &nlen) != OF_OK)
+        return user;
+    return of_mem_strndup(m, norm, nlen);
+}
+
 void
 hdl_auth_login(struct hdl_req *r)
 {
@@ -132,7 +146,7 @@ hdl_auth_login(struct hdl_req *r)
     }
     int retry;
     const struct hdl_limits *lim = &r->svc->limits;
-    if (lim->login_user != NULL && !lim->login_user(lim->ctx, user, &retry)) {
+    if (lim->login_user != NULL && !lim->login_user(lim->ctx, limit_key(r->mem, user), &retry)) {
         hdl_reply_too_many(r, retry);
         return;
     }
