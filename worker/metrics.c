@@ -104,6 +104,34 @@ collect(struct of_scoreboard *sb, size_t nroutes, struct sums *s)
         add_route(&s->routes[r], &sb->retired[r]);
 }
 
+/* Several route ids share a template (GET and PATCH /api/v1/products/{id});
+ * the route label is the template, so fold ids with the same template into
+ * the first one of them. Afterwards s->routes[r].total is 0 for folded ids and
+ * skip[r] says which ids are no series of their own. */
+static void
+fold_by_template(struct sums *s, size_t nroutes, bool *skip)
+{
+    for (size_t r = 1; r <= nroutes; r++) {
+        skip[r] = false;
+        const char *name = router_route_name((int)r);
+        for (size_t first = 1; first < r; first++) {
+            if (skip[first] || strcmp(router_route_name((int)first), name) != 0)
+                continue;
+            struct route_sum *to = &s->routes[first], *from = &s->routes[r];
+            for (int m = 0; m < OF_SB_N_METHODS; m++)
+                for (int k = 0; k < OF_SB_N_STATUS; k++)
+                    to->count[m][k] += from->count[m][k];
+            for (int b = 0; b < OF_SB_N_BUCKETS; b++)
+                to->hist[b] += from->hist[b];
+            to->sum_us += from->sum_us;
+            to->total += from->total;
+            skip[r] = true;
+            break;
+        }
+    }
+    skip[0] = false;
+}
+
 /* Label values: escape backslash, double quote and newline. */
 static const char *
 label_escape(const char *in, char *out, size_t cap)
@@ -135,13 +163,13 @@ status_label(int k, char *buf, size_t cap)
 }
 
 static void
-print_requests(struct tbuf *b, const struct sums *s, size_t nroutes)
+print_requests(struct tbuf *b, const struct sums *s, const bool *skip, size_t nroutes)
 {
     tb_printf(b, "# HELP http_requests_total HTTP requests answered, by method, route template and status.\n"
                  "# TYPE http_requests_total counter\n");
     for (size_t r = 0; r <= nroutes; r++) {
         const struct route_sum *rs = &s->routes[r];
-        if (rs->total == 0)
+        if (skip[r] || rs->total == 0)
             continue;
         char route[256];
         label_escape(router_route_name((int)r), route, sizeof(route));
@@ -160,14 +188,14 @@ print_requests(struct tbuf *b, const struct sums *s, size_t nroutes)
 }
 
 static void
-print_histograms(struct tbuf *b, const struct sums *s, size_t nroutes)
+print_histograms(struct tbuf *b, const struct sums *s, const bool *skip, size_t nroutes)
 {
     tb_printf(b, "# HELP http_request_duration_seconds Time from the request's arrival to its answer, by route template.\n"
                  "# TYPE http_request_duration_seconds histogram\n");
     /* Every known route, so dashboards see zeros; "unmatched" only once seen. */
     for (size_t r = 0; r <= nroutes; r++) {
         const struct route_sum *rs = &s->routes[r];
-        if (r == 0 && rs->total == 0)
+        if (skip[r] || (r == 0 && rs->total == 0))
             continue;
         char     route[256];
         uint64_t cum = 0;
@@ -234,14 +262,16 @@ metrics_render(struct of_scoreboard *sb, struct of_mem *m, char **out)
         nroutes = OF_SB_MAX_ROUTES - 1;
 
     struct sums *s = of_mem_calloc(m, sizeof(*s));
+    bool         skip[OF_SB_MAX_ROUTES];
     collect(sb, nroutes, s);
+    fold_by_template(s, nroutes, skip);
 
     struct tbuf b = { .p = malloc(16384), .len = 0, .cap = 16384, .oom = false };
     if (b.p == NULL)
         of_fatal("out of memory rendering /metrics");
     b.p[0] = '\0';
-    print_requests(&b, s, nroutes);
-    print_histograms(&b, s, nroutes);
+    print_requests(&b, s, skip, nroutes);
+    print_histograms(&b, s, skip, nroutes);
     print_process(&b, sb, s);
     if (b.oom)
         of_log_error("out of memory rendering /metrics; answer truncated");

@@ -7,7 +7,8 @@
  * Exported families (HELP and TYPE lines included):
  *   http_requests_total{method,route,status}          counter (route = template)
  *   http_request_duration_seconds{route}              histogram, buckets of
- *                                                     of_sb_bucket_bounds + +Inf
+ *                                                     of_sb_bucket_bounds + +Inf (the
+ *                                                     methods of one template together)
  *   db_pool_connections{state="open|busy|idle"}       gauge, all live workers
  *   db_pool_waiting                                   gauge, requests queued for a connection
  *   orderflow_workers                                 gauge, slots with a live pid
