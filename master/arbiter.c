@@ -58,6 +58,7 @@ struct arb_worker {
     bool     proven;         /* lived past the boot window */
     bool     watchdog_killed;
     bool     deadline_killed;
+    bool     usr1_pending;   /* USR1 came while it was booting: forward once READY */
 };
 
 struct arbiter {
@@ -428,8 +429,13 @@ arb_watchdog(struct arbiter *a)
         if (w->pid == 0 || w->watchdog_killed || w->deadline_killed)
             continue;
         struct of_sb_slot *s = &a->sb->slots[i];
-        if (atomic_load(&s->state) == OF_SB_READY)
+        if (atomic_load(&s->state) == OF_SB_READY) {
             w->ready_seen = true;
+            if (w->usr1_pending) {
+                w->usr1_pending = false;
+                kill(w->pid, SIGUSR1);
+            }
+        }
         if (!w->proven && w->ready_seen && now - w->spawned_ns >= ARB_BOOT_WINDOW_NS) {
             w->proven = true;
             a->boot_fails = 0;
@@ -515,8 +521,10 @@ arb_tick(struct arbiter *a)
     if (!a->announced_ready)
         arb_announce_ready(a);
     bool busy = a->reloading || !a->announced_ready || a->next_spawn_ns > of_mono_ns();
-    for (int i = 0; !busy && i < OF_SB_MAX_WORKERS; i++)
-        busy = a->w[i].stop_ns != 0;
+    for (int i = 0; !busy && i < OF_SB_MAX_WORKERS; i++) {
+        const struct arb_worker *w = &a->w[i];
+        busy = w->pid != 0 && (w->stop_ns != 0 || w->usr1_pending || !w->ready_seen);
+    }
     arb_set_tick(a, busy ? ARB_TICK_FAST_US : ARB_TICK_SLOW_US);
 }
 
@@ -558,9 +566,16 @@ arb_handle_flags(struct arbiter *a)
         sig_usr1 = 0;
         if (of_log_reopen() != 0)
             of_log_errno(OF_LOG_ERROR, errno, "reopening the log failed");
-        for (int i = 0; i < OF_SB_MAX_WORKERS; i++)   /* only READY workers handle USR1 */
-            if (a->w[i].pid != 0 && atomic_load(&a->sb->slots[i].state) == OF_SB_READY)
+        /* a booting worker may not handle USR1 yet (default action: die);
+         * it gets the signal once it is READY */
+        for (int i = 0; i < OF_SB_MAX_WORKERS; i++) {
+            if (a->w[i].pid == 0)
+                continue;
+            if (atomic_load(&a->sb->slots[i].state) == OF_SB_READY)
                 kill(a->w[i].pid, SIGUSR1);
+            else
+                a->w[i].usr1_pending = true;
+        }
         of_log_info("USR1: log reopened");
     }
     sig_alarm = 0;

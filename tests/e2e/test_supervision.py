@@ -315,15 +315,18 @@ def test_usr1_reopens_the_log_file_after_rotation():
         s.wait_workers(1)
         assert os.path.exists(logfile)
         os.rename(logfile, logfile + ".1")
-        s.signal(signal.SIGUSR1)
+        s.signal(signal.SIGUSR1)   # the worker may still be booting: it gets USR1 once READY
         deadline = time.time() + 5
         while time.time() < deadline and not os.path.exists(logfile):
             time.sleep(0.02)
         assert os.path.exists(logfile)
-        s.req("GET", "/health")   # the worker logs its access line to the new file
-        time.sleep(0.3)
-        with open(logfile) as f:
-            lines = [json.loads(l) for l in f if l.strip()]
+        deadline = time.time() + 5
+        lines = []
+        while time.time() < deadline and not any(l.get("role") == "worker" for l in lines):
+            s.req("GET", "/health")   # the worker logs its access line to the new file
+            time.sleep(0.1)
+            with open(logfile) as f:
+                lines = [json.loads(l) for l in f if l.strip()]
         assert any(l.get("msg") == "USR1: log reopened" for l in lines)
         assert any(l.get("role") == "worker" for l in lines), lines
 
