@@ -300,13 +300,14 @@ arb_reaped(struct arbiter *a, int slot, int st)
     struct arb_worker *w = &a->w[slot];
     uint64_t           now = of_mono_ns();
     int                state = atomic_load(&a->sb->slots[slot].state);
-    bool               ever_ready = w->ready_seen || state == OF_SB_READY;
+    /* a worker only sets STOPPING once its loop runs, so that counts as booted */
+    bool               ever_ready = w->ready_seen || state == OF_SB_READY || state == OF_SB_STOPPING;
     bool               clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
     bool               asked = w->stop_ns != 0;
     char               how[96];
 
     arb_describe_status(st, how, sizeof(how));
-    if (asked || (clean && a->mode == ARB_RUN)) {
+    if (asked || (clean && ever_ready)) {
         of_log_info("worker %ld (slot %d) %s%s", (long)w->pid, slot, how,
                     asked ? "" : " (recycled)");
     } else {
@@ -314,9 +315,13 @@ arb_reaped(struct arbiter *a, int slot, int st)
                      w->watchdog_killed ? " after its heartbeat stopped" : "");
     }
 
-    if (!asked && !clean) {
-        atomic_fetch_add(&a->sb->worker_restarts, 1);
-        bool boot = !ever_ready || now - w->spawned_ns < ARB_BOOT_WINDOW_NS;
+    /* unasked: a crash, or an exit 0 = recycled after max_requests. A worker
+     * that never got READY failed its boot whatever its status, and so did
+     * one that crashed within the boot window. */
+    if (!asked && (!clean || !ever_ready)) {
+        if (!clean)
+            atomic_fetch_add(&a->sb->worker_restarts, 1);
+        bool boot = !ever_ready || (!clean && now - w->spawned_ns < ARB_BOOT_WINDOW_NS);
         if (boot) {
             a->boot_fails++;
             uint64_t d = ARB_BACKOFF_MIN_NS << (a->boot_fails - 1 < 5 ? a->boot_fails - 1 : 5);
