@@ -408,3 +408,30 @@ def test_method_not_allowed_405(srv, user):
     assert r.json() == {"detail": "Method Not Allowed"}
     allow = {m.strip() for m in r.header("Allow").split(",")}
     assert {"GET", "PATCH", "DELETE"} <= allow
+
+
+def test_delete_racing_order_creation_never_half_done(srv, user, admin, db_url):
+    """DELETE of a customer while orders for it are being created: every
+    answer is clean (no 500), and the end state is consistent -- a customer
+    that has an order still exists (deactivated), one without is gone."""
+    from concurrent.futures import ThreadPoolExecutor
+    prod = srv.req("POST", "/api/v1/products", body={"name": f"Race {uniq()}", "price": "1.00"},
+                   token=admin).json()
+    for _ in range(8):
+        c = create(srv, user, name="Racer", email=f"race{uniq()}@x.io")
+        order = {"customer_id": c["id"], "items": [{"product_id": prod["id"], "quantity": 1}]}
+        with ThreadPoolExecutor(4) as ex:
+            orders = [ex.submit(srv.req, "POST", "/api/v1/orders", body=order, token=user)
+                      for _ in range(3)]
+            deleted = ex.submit(srv.req, "DELETE", f"{BASE}/{c['id']}", token=admin)
+            statuses = [o.result().status for o in orders]
+            assert deleted.result().status == 204, deleted.result()
+        assert all(s in (201, 409, 422) for s in statuses), statuses
+        n_orders = int(run_psql(db_url, f"SELECT count(*) FROM orders WHERE customer_id = {c['id']}"))
+        assert n_orders == statuses.count(201)
+        got = srv.req("GET", f"{BASE}/{c['id']}", token=user)
+        if n_orders:
+            assert got.status == 200, (statuses, got)
+        else:
+            assert got.status == 404, (statuses, got)
+        assert len(audit_rows(db_url, c["id"])) == 1
