@@ -335,8 +335,18 @@ fi_finish(void *self, struct of_mem *m, struct repo_tx *rtx, const struct idem_k
         tx->k->body = strdup(body);
         tx->k->committed = true;
     }
-    if (tx->has_pending)
-        orders[norders++] = tx->pending;
+    if (tx->has_pending) {
+        /* committed rows outlive the request: copy out of its arena */
+        static struct order_item kept[MAXO][8];
+        struct order *o = &orders[norders];
+        *o = tx->pending;
+        size_t n = o->n_items < 8 ? o->n_items : 8;
+        memcpy(kept[norders], o->items, n * sizeof(struct order_item));
+        o->items = kept[norders];
+        o->n_items = n;
+        o->notes = NULL;
+        norders++;
+    }
     n_commit++;
     struct later *l = calloc(1, sizeof(*l));
     l->end_cb = cb;
