@@ -508,6 +508,7 @@ arb_announce_ready(struct arbiter *a)
 static void
 arb_tick(struct arbiter *a)
 {
+    atomic_store(&a->sb->workers_target, a->target);
     arb_watchdog(a);
     if (a->mode != ARB_RUN) {
         if (!a->stop_killed && of_mono_ns() > a->stop_deadline_ns) {
