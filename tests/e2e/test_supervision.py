@@ -483,3 +483,28 @@ def test_root_drops_privileges_to_server_user():
         assert s.req("GET", "/health").status == 200
     assert s.proc.returncode == 0
     assert not os.path.exists(s.pidfile)
+
+
+def test_ipv6_listen():
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    s = SupServer(workers=1)
+    s.env["ORDERFLOW_LISTEN"] = f"[::1]:{s.port}"
+    s.start(wait=False)
+    try:
+        deadline = time.time() + 10
+        status = None
+        while time.time() < deadline and status != 200:
+            try:
+                status = request(s.port, "GET", "/health", timeout=1, host="::1").status
+            except OSError:
+                time.sleep(0.05)
+        assert status == 200, s.log()
+        with pytest.raises(OSError):   # v6-only: not on 127.0.0.1
+            request(s.port, "GET", "/health", timeout=1)
+    finally:
+        assert s.stop() == 0
