@@ -105,7 +105,7 @@ wire_statements(size_t *n)
 
 /* ---- expired Idempotency-Key purge: one job, on worker slot 0 only ---- */
 
-#define IDEM_PURGE_FIRST_S  60
+#define IDEM_PURGE_FIRST_S  5
 #define IDEM_PURGE_EVERY_S  600
 
 static struct event *idem_purge_ev;

@@ -5,7 +5,11 @@ identical requests -> one order), list/get visibility, filters, sort,
 transitions (table, 403/404/409, racing transitions -> one winner, audit
 rows), delete."""
 import json
+import os
+import signal
+import subprocess
 import threading
+import time
 import uuid
 
 import pytest
@@ -543,3 +547,79 @@ def test_delete_admin_204_with_audit(srv, user, cust, lamp, admin, db_url):
     assert run_psql(db_url, f"SELECT action FROM audit_log WHERE entity = 'order' AND entity_id = {o['id']}") == "delete"
     r = srv.req("DELETE", f"{BASE}/{o['id']}", token=admin)
     assert r.status == 404 and r.json() == {"detail": f"Order {o['id']} not found"}
+
+
+# ---- key life cycle: purge, crash mid-run ----
+
+def test_expired_keys_are_purged_by_one_job(db_url, user):
+    uid = user[0]["id"]
+    old, fresh = "old-" + uniq(), "fresh-" + uniq()
+    run_psql(db_url, "INSERT INTO idempotency_keys (user_id, route, key, fingerprint, status, response_body, "
+                     "expires_at) VALUES "
+                     f"({uid}, 'POST /api/v1/orders', '{old}', 'x', 201, '{{}}', now() - interval '1 hour'), "
+                     f"({uid}, 'POST /api/v1/orders', '{fresh}', 'x', 201, '{{}}', now() + interval '1 hour')")
+    s = Server(db_url=db_url, workers=2)
+    s.start()
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if run_psql(db_url, f"SELECT count(*) FROM idempotency_keys WHERE key = '{old}'") == "0":
+                break
+            time.sleep(0.5)
+        assert run_psql(db_url, f"SELECT count(*) FROM idempotency_keys WHERE key = '{old}'") == "0"
+        assert run_psql(db_url, f"SELECT count(*) FROM idempotency_keys WHERE key = '{fresh}'") == "1"
+    finally:
+        s.stop()
+
+
+def test_worker_killed_mid_run_leaves_no_half_order_and_no_stuck_key(db_url, admin, user, cust):
+    s = Server(db_url=db_url, workers=1,
+               extra_cfg="rate_limit: { login_per_minute = 0; writes_per_minute = 0; };")
+    s.start()
+    try:
+        p = product(s, admin)
+        key = "crash-" + uniq()
+        note = "crash " + key
+        # hold the product so the run blocks after claiming its key
+        holder = subprocess.Popen(["psql", "-X", "-q", "-d", db_url, "-c",
+                                   f"BEGIN; SELECT id FROM products WHERE id = {p['id']} FOR UPDATE; "
+                                   "SELECT pg_sleep(3); COMMIT;"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        body = {"customer_id": cust["id"], "items": [{"product_id": p["id"], "quantity": 1}], "notes": note}
+        out = {}
+
+        def go():
+            try:
+                out["r"] = post(s, user[1], body, key=key)
+            except OSError as e:
+                out["e"] = e
+
+        t = threading.Thread(target=go)
+        t.start()
+        time.sleep(1.0)
+        for pid in s.worker_pids():
+            os.kill(pid, signal.SIGKILL)
+        t.join(10)
+        holder.wait(10)
+        assert "r" not in out or out["r"].status >= 500, out
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if run_psql(db_url, f"SELECT count(*) FROM idempotency_keys WHERE key = '{key}'") == "0":
+                break
+            time.sleep(0.2)
+        assert run_psql(db_url, f"SELECT count(*) FROM idempotency_keys WHERE key = '{key}'") == "0"
+        assert run_psql(db_url, f"SELECT count(*) FROM orders WHERE notes = '{note}'") == "0"
+        s.wait_workers(1)
+        s.wait_healthy()
+        deadline = time.time() + 10
+        r = None
+        while time.time() < deadline:
+            r = post(s, user[1], body, key=key)
+            if r.status != 503:
+                break
+            time.sleep(0.2)
+        assert r.status == 201 and r.header("Idempotent-Replayed") is None, r
+        assert run_psql(db_url, f"SELECT count(*) FROM orders WHERE notes = '{note}'") == "1"
+    finally:
+        s.stop()
