@@ -255,15 +255,21 @@ hdl_query_bool(struct hdl_req *r, struct of_verrs *v, const char *key, int *out)
     *out = -1;
     if (s == NULL)
         return true;
-    if (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0) {
-        *out = 1;
-    } else if (strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0) {
-        *out = 0;
-    } else {
-        of_verr_add(v, OF_VE_TYPE, "Input should be a valid boolean", OF_K("query"), OF_K(key), OF_END);
-        return false;
+    /* pydantic's (FastAPI's) spellings, case-insensitive */
+    static const char *const yes[] = { "true", "1", "t", "y", "yes", "on" };
+    static const char *const no[] = { "false", "0", "f", "n", "no", "off" };
+    for (size_t i = 0; i < OF_ARRAY_LEN(yes); i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = 1;
+            return true;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = 0;
+            return true;
+        }
     }
-    return true;
+    of_verr_add(v, OF_VE_TYPE, "Input should be a valid boolean", OF_K("query"), OF_K(key), OF_END);
+    return false;
 }
 
 void
