@@ -204,6 +204,8 @@ def test_list_envelope_and_filters(srv, user, listing):
     assert [c["id"] for c in page["items"]] == sorted(c["id"] for c in made)
     assert {c["name"].split()[0] for c in list_(srv, user, q=tag, tier="pro")["items"]} == {"alice", "dave"}
     assert {c["name"].split()[0] for c in list_(srv, user, q=tag, is_active="false")["items"]} == {"dave", "Eve"}
+    assert list_(srv, user, q=tag, is_active="no")["total"] == 2
+    assert list_(srv, user, q=tag, is_active="1")["total"] == 3
     both = list_(srv, user, q=tag, tier="free", is_active="true")
     assert [c["name"].split()[0] for c in both["items"]] == ["Carol"]
 

@@ -200,6 +200,11 @@ def test_list_in_stock_filter(srv, catalog):
     tag, _ = catalog
     assert {p["name"].split()[0] for p in list_(srv, q=tag, in_stock="false")["items"]} == {"Apple", "Elder"}
     assert list_(srv, q=tag, in_stock="true")["total"] == 3
+    # FastAPI's other boolean spellings
+    for yes in ("1", "yes", "on", "True", "t"):
+        assert list_(srv, q=tag, in_stock=yes)["total"] == 3
+    for no in ("0", "no", "off", "FALSE", "f"):
+        assert list_(srv, q=tag, in_stock=no)["total"] == 2
     r = srv.req("GET", f"{BASE}?in_stock=perhaps")
     assert errors(r) == {(("query", "in_stock"), "type_error")} or r.status == 422
 
