@@ -216,6 +216,34 @@ set_cors_origin(struct wreq *q, struct evkeyvalq *in)
     }
 }
 
+/* Request smuggling guard. evhttp 2.1.12 frames a body by the FIRST
+ * Content-Length header, so a second, different one leaves bytes that it then
+ * parses as the next request; and it reads no body at all for HEAD and TRACE,
+ * so their body bytes become the next request too. A proxy in front may frame
+ * such a request differently (request smuggling), so refuse it and close the
+ * connection, as nginx does. (Content-Length together with Transfer-Encoding,
+ * or a coding other than chunked, evhttp already refuses with its own 400.) */
+static bool
+framing_ok(struct evhttp_request *ev, enum hdl_method m)
+{
+    struct evkeyval *h;
+    int              n_cl = 0, n_te = 0;
+    bool             body = false;
+
+    for (h = evhttp_request_get_input_headers(ev)->tqh_first; h != NULL; h = h->next.tqe_next) {
+        if (strcasecmp(h->key, "Content-Length") == 0) {
+            n_cl++;
+            body = body || strcmp(h->value, "0") != 0;
+        } else if (strcasecmp(h->key, "Transfer-Encoding") == 0) {
+            n_te++;
+            body = true;
+        }
+    }
+    if (n_cl > 1 || n_te > 1 || (n_cl > 0 && n_te > 0))
+        return false;
+    return !(body && (m == HDL_HEAD || evhttp_request_get_command(ev) == EVHTTP_REQ_TRACE));
+}
+
 static enum hdl_method
 method_of(struct evhttp_request *ev, const char **name)
 {
@@ -323,7 +351,9 @@ io_send(struct hdl_req *r, int status, const char *ctype, const char *body, size
         if (w->stopping)
             evhttp_add_header(out, "Connection", "close");
     }
-    if (len > 0)
+    /* evhttp would send a body after a HEAD response too (without a
+     * Content-Length), which desynchronises keep-alive clients. */
+    if (len > 0 && q->r.method != HDL_HEAD)
         evbuffer_add(w->outbuf, body, len);
     /* A detached request (client gone) is freed inside this call. */
     evhttp_send_reply(q->ev, status, NULL, w->outbuf);
@@ -459,6 +489,11 @@ on_request(struct evhttp_request *ev, void *arg)
     q->r.path = qm ? of_mem_strndup(&q->mem, uri, (size_t)(qm - uri)) : uri;
     q->r.query = qm ? qm + 1 : NULL;
 
+    if (!framing_ok(ev, q->r.method)) {
+        io_add_header(&q->r, "Connection", "close");
+        hdl_reply_error(&q->r, 400, "Bad request");
+        return;
+    }
     if (q->r.method == HDL_OPTIONS && evhttp_find_header(in, "Access-Control-Request-Method")) {
         preflight(q);
         return;
