@@ -23,6 +23,7 @@
 #include "master/master.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include <sys/prctl.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,10 +79,22 @@ struct arbiter {
     bool                  stop_killed;
     int                   exit_code;
     long                  tick_us;
+    /* USR2 binary upgrade */
+    pid_t                 new_master;       /* the re-executed master, 0 = none */
+    char                  pidfile[4096];    /* as written at start ("" = none) */
+    char                  pidfile_cur[4200];/* pidfile, or pidfile.oldbin during an upgrade */
+    char                  unix_path[108];   /* unlinked at exit unless handed over */
+    bool                  from_systemd;
+    /* systemd watchdog (WatchdogSec=) */
+    uint64_t              wd_usec;
+    uint64_t              wd_last_ns;
 };
 
-static volatile sig_atomic_t sig_reap, sig_term, sig_quick, sig_hup, sig_ttin, sig_ttou,
-                             sig_usr1, sig_alarm;
+static char   arb_exe[4096];    /* absolute path of our binary, for USR2 */
+static char **arb_argv;
+
+static volatile sig_atomic_t sig_reap, sig_term, sig_quick, sig_quit, sig_hup, sig_ttin,
+                             sig_ttou, sig_usr1, sig_usr2, sig_winch, sig_alarm;
 
 static const int arb_signals[] = {
     SIGCHLD, SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH,
@@ -93,13 +107,15 @@ arb_on_signal(int sig)
     case SIGCHLD: sig_reap = 1; break;
     case SIGALRM: sig_alarm = 1; break;
     case SIGHUP:  sig_hup = 1; break;
-    case SIGINT:
-    case SIGQUIT: sig_quick = 1; break;
+    case SIGINT:  sig_quick = 1; break;
+    case SIGQUIT: sig_quit = 1; break;
     case SIGTERM: sig_term = 1; break;
     case SIGTTIN: sig_ttin++; break;
     case SIGTTOU: sig_ttou++; break;
     case SIGUSR1: sig_usr1 = 1; break;
-    default: break;   /* USR2 (binary upgrade) and WINCH: not supported, ignored */
+    case SIGUSR2: sig_usr2 = 1; break;
+    case SIGWINCH: sig_winch = 1; break;
+    default: break;
     }
 }
 
@@ -339,6 +355,8 @@ arb_reaped(struct arbiter *a, int slot, int st)
     }
 }
 
+static void arb_new_master_exited(struct arbiter *a, int st);
+
 static void
 arb_reap(struct arbiter *a)
 {
@@ -350,9 +368,11 @@ arb_reap(struct arbiter *a)
         for (int i = 0; i < OF_SB_MAX_WORKERS; i++)
             if (a->w[i].pid == pid)
                 slot = i;
-        if (slot < 0)
-            continue;   /* not a worker of ours */
-        arb_reaped(a, slot, st);
+        if (slot >= 0)
+            arb_reaped(a, slot, st);
+        else if (pid == a->new_master)
+            arb_new_master_exited(a, st);
+        /* else: not a child we know of */
     }
 }
 
@@ -509,6 +529,10 @@ static void
 arb_tick(struct arbiter *a)
 {
     atomic_store(&a->sb->workers_target, a->target);
+    if (a->wd_usec > 0 && of_mono_ns() - a->wd_last_ns >= a->wd_usec * 1000 / 2) {
+        a->wd_last_ns = of_mono_ns();
+        master_notify("WATCHDOG=1");
+    }
     arb_watchdog(a);
     if (a->mode != ARB_RUN) {
         if (!a->stop_killed && of_mono_ns() > a->stop_deadline_ns) {
@@ -534,6 +558,95 @@ arb_tick(struct arbiter *a)
     arb_set_tick(a, busy ? ARB_TICK_FAST_US : ARB_TICK_SLOW_US);
 }
 
+/* ---- binary upgrade (USR2) ------------------------------------------ */
+
+void
+master_save_argv(int argc, char **argv)
+{
+    (void)argc;
+    arb_argv = argv;
+    ssize_t n = readlink("/proc/self/exe", arb_exe, sizeof(arb_exe) - 1);
+    arb_exe[n > 0 ? n : 0] = '\0';
+}
+
+/* Fork and exec the binary at our path with our argv, handing over the
+ * listen socket in MASTER_INHERIT_ENV. The pidfile moves to .oldbin first so
+ * the new master can write its own (gunicorn's and nginx's convention). */
+static void
+arb_upgrade(struct arbiter *a)
+{
+    if (a->new_master != 0) {
+        of_log_warn("USR2 ignored: new master %ld is already running", (long)a->new_master);
+        return;
+    }
+    if (arb_exe[0] == '\0' || arb_argv == NULL) {
+        of_log_error("USR2 ignored: the path of the executable is unknown");
+        return;
+    }
+    char oldbin[sizeof(a->pidfile_cur)];
+    if (a->pidfile[0] != '\0') {
+        snprintf(oldbin, sizeof(oldbin), "%s.oldbin", a->pidfile);
+        if (rename(a->pidfile, oldbin) != 0)
+            of_log_errno(OF_LOG_WARN, errno, "rename(%s, %s) failed", a->pidfile, oldbin);
+        else
+            of_strlcpy(a->pidfile_cur, oldbin, sizeof(a->pidfile_cur));
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        of_log_errno(OF_LOG_ERROR, errno, "USR2: fork() failed");
+        if (strcmp(a->pidfile_cur, a->pidfile) != 0 && rename(a->pidfile_cur, a->pidfile) == 0)
+            of_strlcpy(a->pidfile_cur, a->pidfile, sizeof(a->pidfile_cur));
+        return;
+    }
+    if (pid == 0) {
+        sigset_t none;
+        char     v[32];
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);   /* exec keeps the mask */
+        fcntl(a->listen_fd, F_SETFD, 0);
+        snprintf(v, sizeof(v), "%d%s", a->listen_fd, a->from_systemd ? ",systemd" : "");
+        setenv(MASTER_INHERIT_ENV, v, 1);
+        execv(arb_exe, arb_argv);
+        of_log_errno(OF_LOG_ERROR, errno, "USR2: execv(%s) failed", arb_exe);
+        _exit(127);
+    }
+    a->new_master = pid;
+    of_log_info("USR2: started new master %ld (%s); WINCH stops this master's workers, "
+                "QUIT stops this master gracefully", (long)pid, arb_exe);
+}
+
+/* The new master died: roll back to being the only master. */
+static void
+arb_new_master_exited(struct arbiter *a, int st)
+{
+    char how[96];
+    arb_describe_status(st, how, sizeof(how));
+    of_log_error("new master %ld %s; rolling back to this master", (long)a->new_master, how);
+    a->new_master = 0;
+    if (strcmp(a->pidfile_cur, a->pidfile) != 0) {
+        if (rename(a->pidfile_cur, a->pidfile) == 0)
+            of_strlcpy(a->pidfile_cur, a->pidfile, sizeof(a->pidfile_cur));
+        else
+            of_log_errno(OF_LOG_WARN, errno, "rename(%s, %s) failed", a->pidfile_cur, a->pidfile);
+    }
+    if (a->mode == ARB_RUN && a->target == 0) {
+        a->target = a->cfg->server.workers_effective;
+        of_log_info("starting %d workers again", a->target);
+    }
+}
+
+static void
+arb_winch(struct arbiter *a)
+{
+    if (a->new_master == 0) {
+        of_log_warn("WINCH ignored: no binary upgrade in progress");
+        return;
+    }
+    a->target = 0;
+    of_log_info("WINCH: stopping this master's workers gracefully; new master %ld serves",
+                (long)a->new_master);
+}
+
 /* ---- the loop --------------------------------------------------------- */
 
 static void
@@ -546,6 +659,12 @@ arb_handle_flags(struct arbiter *a)
     if (sig_quick) {
         sig_quick = 0;
         arb_begin_stop(a, ARB_QUICK, 0);
+    }
+    if (sig_quit) {
+        /* QUIT is a quick stop, except for an old master after USR2, which
+         * stops gracefully as nginx's does, so the upgrade drops nothing */
+        sig_quit = 0;
+        arb_begin_stop(a, a->new_master != 0 ? ARB_GRACEFUL : ARB_QUICK, 0);
     }
     if (sig_term) {
         sig_term = 0;
@@ -565,7 +684,7 @@ arb_handle_flags(struct arbiter *a)
     if (sig_ttou) {
         int n = sig_ttou;
         sig_ttou = 0;
-        a->target = a->target - n < 1 ? 1 : a->target - n;
+        a->target = a->target - n < 1 ? (a->target < 1 ? a->target : 1) : a->target - n;
         of_log_info("TTOU: %d workers wanted", a->target);
     }
     if (sig_usr1) {
@@ -583,6 +702,16 @@ arb_handle_flags(struct arbiter *a)
                 a->w[i].usr1_pending = true;
         }
         of_log_info("USR1: log reopened");
+    }
+    if (sig_usr2) {
+        sig_usr2 = 0;
+        if (a->mode == ARB_RUN)
+            arb_upgrade(a);
+    }
+    if (sig_winch) {
+        sig_winch = 0;
+        if (a->mode == ARB_RUN)
+            arb_winch(a);
     }
     sig_alarm = 0;
 }
@@ -614,9 +743,7 @@ int
 master_serve(struct of_cfg *cfg)
 {
     static struct arbiter a;   /* large (256 slots); one per process */
-    char                  unix_path[108] = "";
-    char                  pidfile[4096] = "";
-    bool                  from_systemd = false, drop = false;
+    bool                  drop = false;
     uid_t                 uid = 0;
     gid_t                 gid = 0;
     int                   rc = 1;
@@ -631,7 +758,7 @@ master_serve(struct of_cfg *cfg)
 
     if (master_resolve_user(cfg->server.user, cfg->server.group, &uid, &gid, &drop) != 0)
         goto out;
-    a.listen_fd = master_listen_open(cfg, unix_path, sizeof(unix_path), &from_systemd);
+    a.listen_fd = master_listen_open(cfg, a.unix_path, sizeof(a.unix_path), &a.from_systemd);
     if (a.listen_fd < 0)
         goto out;
     if ((a.sb = of_sb_create()) == NULL) {
@@ -644,28 +771,32 @@ master_serve(struct of_cfg *cfg)
     if (cfg->server.pidfile != NULL) {
         if (master_pidfile_write(cfg->server.pidfile) != 0)
             goto out;
-        of_strlcpy(pidfile, cfg->server.pidfile, sizeof(pidfile));
+        of_strlcpy(a.pidfile, cfg->server.pidfile, sizeof(a.pidfile));
+        of_strlcpy(a.pidfile_cur, cfg->server.pidfile, sizeof(a.pidfile_cur));
     }
     if (drop) {
-        if (unix_path[0] != '\0' && chown(unix_path, uid, gid) != 0)
-            of_log_errno(OF_LOG_WARN, errno, "chown(%s) failed", unix_path);
+        if (a.unix_path[0] != '\0' && chown(a.unix_path, uid, gid) != 0)
+            of_log_errno(OF_LOG_WARN, errno, "chown(%s) failed", a.unix_path);
         if (cfg->server.log_file != NULL && chown(cfg->server.log_file, uid, gid) != 0)
             of_log_errno(OF_LOG_WARN, errno, "chown(%s) failed", cfg->server.log_file);
         if (master_drop_privileges(cfg->server.user, uid, gid) != 0)
             goto out_pid;
     }
+    if (sd_watchdog_enabled(0, &a.wd_usec) <= 0)
+        a.wd_usec = 0;
 
     rc = arb_run(&a);
     of_log_info("master exiting with status %d", rc);
 out_pid:
-    /* the path written at start: a HUP may have changed server.pidfile */
-    if (pidfile[0] != '\0')
-        master_pidfile_remove(pidfile);
+    /* the path written at start (or its .oldbin): a HUP may have changed server.pidfile */
+    if (a.pidfile_cur[0] != '\0')
+        master_pidfile_remove(a.pidfile_cur);
 out:
     if (a.listen_fd >= 0)
         close(a.listen_fd);
-    if (unix_path[0] != '\0' && !from_systemd)
-        unlink(unix_path);
+    /* after a USR2 upgrade the socket belongs to the new master */
+    if (a.unix_path[0] != '\0' && !a.from_systemd && a.new_master == 0)
+        unlink(a.unix_path);
     of_sb_destroy(a.sb);
     cfg_free(a.cfg);
     free(a.cfg);

@@ -5,11 +5,13 @@
  * bound from server.listen: "host:port" / "[v6]:port" via getaddrinfo with
  * SO_REUSEADDR (IPv6 sockets are v6-only so "[::]" and "0.0.0.0" can
  * coexist), or "unix:/path" with server.unix_mode. A stale unix socket file
- * (nobody accepting) is replaced; a live one is an error.
+ * (nobody accepting) is replaced; a live one is an error. After a USR2
+ * binary upgrade the new master takes the old master's socket instead.
  */
 #include "master/master.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <string.h>
@@ -43,6 +45,38 @@ listen_from_systemd(bool *from_systemd)
     *from_systemd = true;
     of_log_info("listening on the socket passed by systemd (fd %d)", fd);
     return fd;
+}
+
+/* A socket handed over by the previous master on USR2 (binary upgrade):
+ * ORDERFLOW_INHERIT_FD = "N" or "N,systemd". A unix socket's path comes from
+ * the socket itself, so this master unlinks it at exit like its own. */
+static int
+listen_inherited(char *unix_path, size_t cap, bool *from_systemd)
+{
+    const char *v = getenv(MASTER_INHERIT_ENV);
+    if (v == NULL || v[0] == '\0')
+        return -1;
+    const char *comma = strchr(v, ',');
+    size_t      len = comma != NULL ? (size_t)(comma - v) : strlen(v);
+    int64_t     fd;
+    if (of_parse_i64(v, len, 0, 65535, &fd) != 0 || sd_is_socket((int)fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+        of_log_error("%s=%s is not a listening socket", MASTER_INHERIT_ENV, v);
+        unsetenv(MASTER_INHERIT_ENV);
+        return -2;
+    }
+    *from_systemd = comma != NULL && strcmp(comma + 1, "systemd") == 0;
+    unsetenv(MASTER_INHERIT_ENV);
+    fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+    fcntl((int)fd, F_SETFL, fcntl((int)fd, F_GETFL) | O_NONBLOCK);
+
+    struct sockaddr_un sun;
+    socklen_t          sl = sizeof(sun);
+    memset(&sun, 0, sizeof(sun));
+    if (!*from_systemd && getsockname((int)fd, (struct sockaddr *)&sun, &sl) == 0 &&
+        sun.sun_family == AF_UNIX && sun.sun_path[0] != '\0')
+        of_strlcpy(unix_path, sun.sun_path, cap);
+    of_log_info("listening on the socket inherited from the previous master (fd %d)", (int)fd);
+    return (int)fd;
 }
 
 /* Is somebody accepting on the unix socket at path? */
@@ -155,7 +189,12 @@ master_listen_open(const struct of_cfg *cfg, char *unix_path, size_t cap, bool *
 
     unix_path[0] = '\0';
     *from_systemd = false;
-    int fd = listen_from_systemd(from_systemd);
+    int fd = listen_inherited(unix_path, cap, from_systemd);
+    if (fd >= 0)
+        return fd;
+    if (fd == -2)
+        return -1;
+    fd = listen_from_systemd(from_systemd);
     if (fd >= 0)
         return fd;
     if (fd == -2)

@@ -151,6 +151,7 @@ main(int argc, char **argv)
     const char *config = NULL;
     char       *rest[MAIN_MAX_ARGS];
 
+    master_save_argv(argc, argv);
     int n = main_split_args(argc, argv, &config, rest);
     if (n < 0) {
         main_usage(stderr);

@@ -18,13 +18,22 @@
  * exit code. */
 int  master_serve(struct of_cfg *cfg);
 
-/* The listen socket: from systemd (LISTEN_FDS) or bound from server.listen.
+/* Environment variable carrying the listen fd to the new master on USR2. */
+#define MASTER_INHERIT_ENV "ORDERFLOW_INHERIT_FD"
+
+/* Remember how this process was started (absolute path of the executable,
+ * argv), so USR2 can exec the binary now at that path. Call from main(). */
+void master_save_argv(int argc, char **argv);
+
+/* The listen socket: inherited from the previous master on USR2, from
+ * systemd (LISTEN_FDS), or bound from server.listen.
  * Returns the fd (non-blocking, close-on-exec) or -1 with the reason logged.
  * *unix_path is set to the socket path to unlink at exit ("" if none). */
 int  master_listen_open(const struct of_cfg *cfg, char *unix_path, size_t cap, bool *from_systemd);
 
 /* Write getpid() into path (atomically, via rename). Fails if the file names
- * a live process other than us. Returns 0 or -1 (logged). */
+ * a live process other than us or our parent (the old master during a USR2
+ * upgrade). Returns 0 or -1 (logged). */
 int  master_pidfile_write(const char *path);
 /* Remove path if it still holds our pid. */
 void master_pidfile_remove(const char *path);

@@ -48,7 +48,7 @@ master_pidfile_write(const char *path)
     char tmp[4200], line[32];
 
     pid_t old = pidfile_read(path);
-    if (old > 0 && old != getpid() && (kill(old, 0) == 0 || errno == EPERM)) {
+    if (old > 0 && old != getpid() && old != getppid() && (kill(old, 0) == 0 || errno == EPERM)) {
         of_log_error("pidfile %s: orderflow is already running as pid %ld", path, (long)old);
         return -1;
     }

@@ -508,3 +508,76 @@ def test_ipv6_listen():
             request(s.port, "GET", "/health", timeout=1)
     finally:
         assert s.stop() == 0
+
+
+def read_pid(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def test_usr2_binary_upgrade_under_load_drops_nothing():
+    with SupServer(workers=2) as s:
+        s.wait_log(lambda l: l.get("msg", "").startswith("all 2 workers ready"))
+        old_pid = s.proc.pid
+        oldbin = s.pidfile + ".oldbin"
+        new_pid = None
+        try:
+            with Loop(s.port) as loop:
+                time.sleep(0.3)
+                s.signal(signal.SIGUSR2)
+                deadline = time.time() + 10
+                while time.time() < deadline:
+                    new_pid = read_pid(s.pidfile)
+                    if new_pid not in (None, old_pid) and read_pid(oldbin) == old_pid:
+                        break
+                    time.sleep(0.02)
+                assert new_pid not in (None, old_pid), s.log()[-3000:]
+                s.wait_log(lambda l: l.get("pid") == new_pid
+                           and l.get("msg", "").startswith("all 2 workers ready"))
+                s.signal(signal.SIGWINCH)   # old workers stop gracefully
+                deadline = time.time() + 15
+                while time.time() < deadline and [p for p in s.worker_pids() if p != new_pid]:
+                    time.sleep(0.05)
+                assert [p for p in s.worker_pids() if p != new_pid] == []
+                time.sleep(0.3)             # only the new master's workers serve now
+                s.signal(signal.SIGQUIT)    # old master: graceful after an upgrade
+                rc = s.proc.wait(timeout=20)
+                time.sleep(0.3)
+            assert rc == 0, s.log()[-3000:]
+            assert loop.failures == [], loop.failures[:10]
+            assert loop.ok > 20
+            print(f"\nUSR2 upgrade: {loop.ok} requests during the upgrade, 0 failed")
+            assert not os.path.exists(oldbin)
+            assert read_pid(s.pidfile) == new_pid
+            all_ok(s.port, 20)
+        finally:
+            if new_pid and new_pid != old_pid:
+                try:
+                    os.kill(new_pid, signal.SIGTERM)
+                    wait_gone(new_pid, timeout=20)
+                except ProcessLookupError:
+                    pass
+        deadline = time.time() + 5
+        while time.time() < deadline and os.path.exists(s.pidfile):
+            time.sleep(0.05)
+        assert not os.path.exists(s.pidfile)
+
+
+def test_usr2_new_master_failing_rolls_back():
+    with SupServer(workers=2) as s:
+        s.wait_log(lambda l: l.get("msg", "").startswith("all 2 workers ready"))
+        workers = s.wait_workers(2)
+        with open(s.cfg_path, "a") as f:   # the new master will refuse this config
+            f.write("bogus: { x = 1; };\n")
+        s.signal(signal.SIGUSR2)
+        s.wait_log(lambda l: l.get("pid") == s.proc.pid and "rolling back" in l.get("msg", ""))
+        assert read_pid(s.pidfile) == s.proc.pid
+        assert not os.path.exists(s.pidfile + ".oldbin")
+        assert s.worker_pids() == workers
+        all_ok(s.port, 20)
+        s.signal(signal.SIGWINCH)   # no upgrade in progress: ignored
+        time.sleep(0.3)
+        assert s.worker_pids() == workers
