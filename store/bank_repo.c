@@ -9,7 +9,15 @@
  *   ok   one row when the source is the caller's, holds enough money after
  *        the lock was granted (lk sees the newest committed balance), and the
  *        destination exists;
- *   mv   moves the money (both rows, one UPDATE, gated on ok);
+ *   mv   moves the money (both rows, one UPDATE, gated on ok). The new
+ *        balances are computed from lk's values, NOT from b.balance_cents:
+ *        the UPDATE's scan uses the statement's snapshot, taken before the
+ *        locks were granted, so b may be an older version; PostgreSQL checks
+ *        the CHECK constraint on the tuple computed from the version the scan
+ *        saw, before it notices the concurrent update and re-evaluates (EPQ).
+ *        With b.balance_cents a correct transfer could fail the balance
+ *        CHECK under load (reproduced with pgbench); lk holds the newest
+ *        committed values and the locks, so computing from it is exact;
  *   t    records the transfer (gated on ok).
  * The final row says which check failed, if any. The balance CHECK
  * (>= 0), the amount CHECK (> 0) and the distinct-accounts CHECK back the
@@ -83,9 +91,9 @@ static const struct pool_stmt st_transfer = {
     "    WHERE id IN ($1, $2) ORDER BY id FOR UPDATE), "
     "ok AS (SELECT 1 FROM lk s WHERE s.id = $1 AND s.owner_id = $4 AND s.balance_cents >= $3 "
     "    AND EXISTS (SELECT 1 FROM lk d WHERE d.id = $2)), "
-    "mv AS (UPDATE bank_accounts b SET balance_cents = b.balance_cents "
+    "mv AS (UPDATE bank_accounts b SET balance_cents = l.balance_cents "
     "      + CASE WHEN b.id = $1 THEN -($3::bigint) ELSE $3::bigint END "
-    "    WHERE b.id IN ($1, $2) AND EXISTS (SELECT 1 FROM ok) RETURNING b.id), "
+    "    FROM lk l WHERE b.id = l.id AND EXISTS (SELECT 1 FROM ok) RETURNING b.id), "
     "t AS (INSERT INTO transfers (from_account_id, to_account_id, amount_cents) "
     "    SELECT $1, $2, $3 FROM ok RETURNING *) "
     "SELECT EXISTS (SELECT 1 FROM lk WHERE id = $1 AND owner_id = $4), "
@@ -271,8 +279,9 @@ transfer_result(struct op *op, const struct pool_res *res)
         /* never a client's fault here: the checks are in the statement */
         int rc = res->rc == OF_UNAVAILABLE || sql_rc(res) == OF_UNAVAILABLE ? OF_UNAVAILABLE : OF_ERR;
         if (rc == OF_ERR)
-            of_log_error("bank transfer failed: sqlstate %s",
-                         res->sqlstate != NULL ? res->sqlstate : "-");
+            of_log_error("bank transfer failed: sqlstate %s constraint %s",
+                         res->sqlstate != NULL ? res->sqlstate : "-",
+                         res->constraint != NULL ? res->constraint : "-");
         op->xfer_cb(rc, TRANSFER_DONE, NULL, op->arg);
         return;
     }
