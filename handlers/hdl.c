@@ -194,6 +194,35 @@ form_decode(struct of_mem *m, const char *src, size_t len)
     return out;
 }
 
+/* A decoded value that is not valid UTF-8 would reach PostgreSQL as text and
+ * fail there (sqlstate 22021: a 500 for "?q=%ff"). Replace each offending
+ * byte with U+FFFD, as FastAPI's query parsing does. */
+static const char *
+utf8_sanitize(struct of_mem *m, const char *s)
+{
+    size_t len = strlen(s);
+    if (of_utf8_len(s, len) >= 0)
+        return s;
+    char  *out = of_mem_alloc(m, len * 3 + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        unsigned c = (unsigned char)s[i];
+        size_t   n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+                   : (c & 0xf8) == 0xf0 ? 4 : 0;
+        if (n > 0 && n <= len - i && of_utf8_len(s + i, n) == 1) {
+            memcpy(out + o, s + i, n);
+            o += n;
+            i += n;
+        } else {
+            memcpy(out + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 const char *
 hdl_form_value(struct of_mem *m, const char *src, size_t len, const char *key)
 {
@@ -214,7 +243,7 @@ hdl_form_value(struct of_mem *m, const char *src, size_t len, const char *key)
         }
         p = pe + 1;
     }
-    return found ? form_decode(m, found, flen) : NULL;
+    return found ? utf8_sanitize(m, form_decode(m, found, flen)) : NULL;
 }
 
 const char *
