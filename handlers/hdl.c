@@ -374,7 +374,8 @@ hdl_value_int(json_t *j, struct of_verrs *v, const char *arr, int idx, const cha
     bool ok = json_is_integer(j);
     if (!ok && json_is_real(j)) {
         double d = json_real_value(j);
-        if (d == (double)(int64_t)d && d > -9.2e18 && d < 9.2e18) {
+        /* range first: casting an out-of-range double (1e300) is UB */
+        if (d > -9.2e18 && d < 9.2e18 && d == (double)(int64_t)d) {
             *out = (int64_t)d;
             return FIELD_OK;
         }
