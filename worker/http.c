@@ -221,8 +221,9 @@ set_cors_origin(struct wreq *q, struct evkeyvalq *in)
  * parses as the next request; and it reads no body at all for HEAD and TRACE,
  * so their body bytes become the next request too. A proxy in front may frame
  * such a request differently (request smuggling), so refuse it and close the
- * connection, as nginx does. (Content-Length together with Transfer-Encoding,
- * or a coding other than chunked, evhttp already refuses with its own 400.) */
+ * connection, as nginx does. Likewise a Transfer-Encoding other than exactly
+ * "chunked" (RFC 9112 6.3: 400 and close). (Content-Length together with
+ * Transfer-Encoding evhttp already refuses with its own 400.) */
 static bool
 framing_ok(struct evhttp_request *ev, enum hdl_method m)
 {
@@ -235,7 +236,8 @@ framing_ok(struct evhttp_request *ev, enum hdl_method m)
             n_cl++;
             body = body || strcmp(h->value, "0") != 0;
         } else if (strcasecmp(h->key, "Transfer-Encoding") == 0) {
-            n_te++;
+            /* any other coding: evhttp would read no body, the proxy one */
+            n_te += strcasecmp(h->value, "chunked") == 0 ? 1 : 2;
             body = true;
         }
     }
