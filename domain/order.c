@@ -13,6 +13,41 @@
 
 /* ---- rules ---- */
 
+struct id_at {
+    int64_t id;
+    size_t  at;
+};
+
+static int
+cmp_id_at(const void *a, const void *b)
+{
+    const struct id_at *x = a, *y = b;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    return x->at < y->at ? -1 : (x->at > y->at);
+}
+
+/* A product named twice: a problem at every repeat (not the first).
+ * Sorting keeps this O(n log n) however many items a large body has. */
+static void
+mark_repeats(const struct order_input *in, struct of_mem *m, struct of_verrs *v)
+{
+    struct id_at *ids = of_mem_alloc(m, sizeof(*ids) * (in->n_items ? in->n_items : 1));
+    size_t n = 0;
+    for (size_t i = 0; i < in->n_items; i++)
+        if (in->items[i].has_product_id)
+            ids[n++] = (struct id_at){ in->items[i].product_id, i };
+    qsort(ids, n, sizeof(*ids), cmp_id_at);
+    bool *repeat = of_mem_calloc(m, in->n_items ? in->n_items : 1);
+    for (size_t k = 1; k < n; k++)
+        if (ids[k].id == ids[k - 1].id)
+            repeat[ids[k].at] = true;
+    for (size_t i = 0; i < in->n_items; i++)
+        if (repeat[i])
+            of_verr_add(v, OF_VE_VALUE, RULES_MSG_DUP_PRODUCT, OF_K("body"), OF_K("items"),
+                        OF_I(i), OF_K("product_id"), OF_END);
+}
+
 void
 order_validate(const struct order_input *in, struct of_mem *m, struct of_verrs *v)
 {
@@ -30,18 +65,10 @@ order_validate(const struct order_input *in, struct of_mem *m, struct of_verrs *
             else if (sum <= RULES_ORDER_QTY_MAX)
                 sum = it->quantity > RULES_ORDER_QTY_MAX ? RULES_ORDER_QTY_MAX + 1 : sum + it->quantity;
         }
-        if (!it->has_product_id)
-            continue;
-        for (size_t j = 0; j < i; j++) {
-            if (in->items[j].has_product_id && in->items[j].product_id == it->product_id) {
-                of_verr_add(v, OF_VE_VALUE, RULES_MSG_DUP_PRODUCT, OF_K("body"), OF_K("items"),
-                            OF_I(i), OF_K("product_id"), OF_END);
-                break;
-            }
-        }
     }
     if (sum > RULES_ORDER_QTY_MAX)
         of_verr_add(v, OF_VE_VALUE, RULES_MSG_ITEM_LIMIT, OF_K("body"), OF_K("items"), OF_END);
+    mark_repeats(in, m, v);
 
     if (in->notes != NULL) {
         long chars = of_utf8_len(in->notes, in->notes_len);

@@ -150,6 +150,23 @@ test_validate_locs(void **state)
     of_verrs_init(&v);
     order_validate(&in, &m, &v);
     assert_true(has_loc(&v, RULES_MSG_ITEM_LIMIT, 2, "body", 0, "items", 0));
+
+    /* a huge body: 100000 items naming one product is still quick (sorted
+     * repeat detection), and the problem list stays capped */
+    size_t nbig = 100000;
+    struct order_item_input *many = calloc(nbig, sizeof(*many));
+    for (size_t i = 0; i < nbig; i++)
+        many[i] = (struct order_item_input){ .product_id = 1, .quantity = 1, .has_product_id = true,
+                                             .has_quantity = true };
+    in.items = many;
+    in.n_items = nbig;
+    of_verrs_init(&v);
+    order_validate(&in, &m, &v);
+    assert_int_equal(v.n, OF_VERR_MAX);
+    assert_true(has_loc(&v, RULES_MSG_ITEM_LIMIT, 2, "body", 0, "items", 0));
+    assert_true(has_loc(&v, RULES_MSG_DUP_PRODUCT, 4, "body", 0, "items", 0, NULL, 1, "product_id", 0));
+    assert_false(has_loc(&v, RULES_MSG_DUP_PRODUCT, 4, "body", 0, "items", 0, NULL, 0, "product_id", 0));
+    free(many);
     of_mem_release(&m);
 }
 
