@@ -413,7 +413,10 @@ def test_idempotent_concurrent_identical(srv, alice, bob, db_url):
 
 # ---- concurrency: the money invariants ----
 
-def test_random_concurrent_transfers_keep_the_money(srv, db_url):
+@pytest.mark.parametrize("keyed", [False, True], ids=["autocommit", "idempotent"])
+def test_random_concurrent_transfers_keep_the_money(srv, db_url, keyed):
+    """keyed: every transfer carries its own Idempotency-Key, so it runs in
+    the idempotent run's transaction instead of one autocommit statement."""
     owners = [new_user(srv) for _ in range(3)]
     accs = []
     for i in range(10):
@@ -438,7 +441,8 @@ def test_random_concurrent_transfers_keep_the_money(srv, db_url):
     def run(job):
         i, j, amt = job
         (src, tok), (dst, _) = accs[i], accs[j]
-        r = xfer(srv, tok, src["id"], dst["id"], amt)
+        hdrs = {"Idempotency-Key": "rnd-" + uuid.uuid4().hex} if keyed else None
+        r = xfer(srv, tok, src["id"], dst["id"], amt, headers=hdrs)
         with lock:
             statuses.append((r.status, r.body))
         return r
