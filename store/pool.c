@@ -45,7 +45,7 @@
 #define POOL_STACK_RES          16
 
 enum conn_st { C_DOWN, C_BACKOFF, C_CONNECTING, C_PREPARING, C_IDLE, C_BUSY };
-enum op_kind { OP_QUERY, OP_BATCH, OP_TX_BEGIN, OP_TX_STEP, OP_TX_COMMIT };
+enum op_kind { OP_QUERY, OP_BATCH, OP_TX_BEGIN, OP_TX_STEP, OP_TX_COMMIT, OP_GROUP };
 enum conn_internal { INT_NONE, INT_PREPARE, INT_ROLLBACK };
 
 struct pool_op {
@@ -76,6 +76,20 @@ struct pool_tx {
     bool            begun;
     struct pool_op  op;         /* begin, then each step in turn */
 };
+
+/* Read-only queries of one loop pass, sent together with one sync. The
+ * group is pool-owned and recycled; its members are the callers' ops. */
+struct pool_group {
+    struct pool_op      op;         /* kind OP_GROUP: what queue and connections see */
+    pool               *p;
+    struct pool_group  *next_free, *next_all;
+    bool                queued;
+    size_t              n, cap, cur;
+    struct pool_op    **member;
+    PGresult          **res;
+};
+
+#define GROUP_OF(o) ((struct pool_group *)(void *)((char *)(o) - offsetof(struct pool_group, op)))
 
 struct pconn {
     pool               *p;
@@ -113,7 +127,11 @@ struct pool {
     int                      nopen, nbusy, nidle, nwaiting;
     struct pool_op          *wait_head, *wait_tail;
     struct pool_op          *done_head, *done_tail;
-    struct event            *ev_done, *ev_qtimer;
+    struct event            *ev_done, *ev_qtimer, *ev_flush;
+    struct pool_group       *open_group;    /* collecting reads: pending flush or queued */
+    struct pool_group       *free_groups, *all_groups;
+    const struct pool_stmt  *read_key[64];  /* cache of stmt_is_read() by pointer */
+    bool                     read_val[64];
     struct of_sb_slot       *sb;
     int                      looping;       /* inside a loop that calls back */
     bool                     dying;         /* pool_destroy called from such a callback */
@@ -134,6 +152,12 @@ static void conn_on_write(evutil_socket_t fd, short what, void *arg);
 static void conn_connect_step(struct pconn *c);
 static void pool_free(pool *p);
 static void pool_dispatch(pool *p);
+static void group_put(pool *p, struct pool_group *g);
+static void read_add(pool *p, struct pool_op *op);
+static struct pconn *pool_idle_conn(pool *p);
+static void conn_start(struct pconn *c, struct pool_op *op);
+static bool pool_can_wait(pool *p);
+static void queue_push(pool *p, struct pool_op *op);
 
 /* ---- bookkeeping -------------------------------------------------------- */
 
@@ -243,6 +267,13 @@ op_call_failed(struct pool_op *op, int rc)
             pr.sqlstate = "25P02";   /* in_failed_sql_transaction: committed nothing */
         op->cb.t(op->tx, &pr, op->arg);
         break;
+    case OP_GROUP: {
+        struct pool_group *g = GROUP_OF(op);
+        for (size_t i = 0; i < g->n && !g->p->dying; i++)
+            g->member[i]->cb.q(&pr, g->member[i]->arg);
+        group_put(g->p, g);
+        break;
+    }
     }
 }
 
@@ -250,6 +281,13 @@ op_call_failed(struct pool_op *op, int rc)
 static void
 op_clear_results(struct pool_op *op)
 {
+    if (op->kind == OP_GROUP) {
+        struct pool_group *g = GROUP_OF(op);
+        for (size_t i = 0; i < g->cur; i++)
+            PQclear(g->res[i]);
+        g->cur = 0;
+        return;
+    }
     for (size_t i = 0; i < op->nres; i++)
         PQclear(op->res[i]);
     op->nres = 0;
@@ -259,6 +297,8 @@ op_clear_results(struct pool_op *op)
 static void
 op_defer(pool *p, struct pool_op *op, int rc)
 {
+    if (op->kind == OP_GROUP && p->open_group == GROUP_OF(op))
+        p->open_group = NULL;        /* closed: later reads start a new group */
     op->rc = rc;
     op->next = NULL;
     if (p->done_tail != NULL)
@@ -346,6 +386,176 @@ op_complete(struct pconn *c, struct pool_op *op)
         free(all);
 }
 
+/* ---- read groups -------------------------------------------------------- */
+
+static struct pool_group *
+group_get(pool *p)
+{
+    struct pool_group *g = p->free_groups;
+    if (g != NULL) {
+        p->free_groups = g->next_free;
+    } else {
+        if ((g = calloc(1, sizeof(*g))) == NULL)
+            of_fatal("calloc failed");
+        g->p = p;
+        g->next_all = p->all_groups;
+        p->all_groups = g;
+    }
+    memset(&g->op, 0, sizeof(g->op));
+    g->op.kind = OP_GROUP;
+    g->n = g->cur = 0;
+    g->queued = false;
+    return g;
+}
+
+static void
+group_put(pool *p, struct pool_group *g)
+{
+    if (p->open_group == g)
+        p->open_group = NULL;
+    g->n = g->cur = 0;
+    g->next_free = p->free_groups;
+    p->free_groups = g;
+}
+
+static void
+group_add(pool *p, struct pool_group *g, struct pool_op *op)
+{
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 16;
+        struct pool_op **mv = realloc(g->member, cap * sizeof(*mv));
+        if (mv == NULL)
+            of_fatal("realloc failed");
+        g->member = mv;
+        PGresult **rv = realloc(g->res, cap * sizeof(*rv));
+        if (rv == NULL)
+            of_fatal("realloc failed");
+        g->res = rv;
+        g->cap = cap;
+    }
+    g->member[g->n++] = op;
+    if (g->queued) {
+        p->nwaiting++;
+        pool_sb_update(p);
+    }
+}
+
+/* The group's sync arrived. Members after a failed one were skipped by the
+ * server (PGRES_PIPELINE_ABORTED): they never ran, so they go again in the
+ * next group. Reads before it are valid results. */
+static void
+group_complete(struct pconn *c, struct pool_group *g)
+{
+    pool *p = c->p;
+    conn_release(c);
+    p->looping++;
+    for (size_t i = 0; i < g->n; i++) {
+        struct pool_op *op = g->member[i];
+        PGresult *r = i < g->cur ? g->res[i] : NULL;
+        if (p->dying) {
+            PQclear(r);
+            continue;
+        }
+        if (r == NULL || PQresultStatus(r) == PGRES_PIPELINE_ABORTED) {
+            PQclear(r);
+            read_add(p, op);
+            continue;
+        }
+        struct pool_res pr;
+        res_fill(&pr, r);
+        op->cb.q(&pr, op->arg);
+        PQclear(r);
+    }
+    group_put(p, g);
+    if (--p->looping == 0 && p->dying)
+        pool_free(p);
+}
+
+static void
+pool_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    pool *p = arg;
+    struct pool_group *g = p->open_group;
+    OF_UNUSED(fd);
+    OF_UNUSED(what);
+
+    if (g == NULL || g->queued)
+        return;
+    struct pconn *c = p->wait_head == NULL ? pool_idle_conn(p) : NULL;
+    if (c != NULL) {
+        conn_start(c, &g->op);
+        return;
+    }
+    if (!pool_can_wait(p)) {
+        op_defer(p, &g->op, OF_UNAVAILABLE);
+        return;
+    }
+    queue_push(p, &g->op);
+}
+
+/* Join the group of this loop pass (made, and its flush scheduled, by the
+ * first read of the pass; while it waits for a connection it keeps taking
+ * newcomers, so a busy pool sends bigger groups). */
+static void
+read_add(pool *p, struct pool_op *op)
+{
+    struct pool_group *g = p->open_group;
+    if (g == NULL) {
+        g = group_get(p);
+        p->open_group = g;
+        event_active(p->ev_flush, 0, 1);
+    }
+    group_add(p, g, op);
+}
+
+/* Is the next FOR-clause word a locking one (UPDATE, SHARE, NO KEY, KEY SHARE)? */
+static bool
+sql_has_locking_clause(const char *s)
+{
+    for (const char *f = s; (f = strcasestr(f, "for")) != NULL; f += 3) {
+        bool left = f == s || strchr(" \t\r\n)", f[-1]) != NULL;
+        if (!left || strchr(" \t\r\n", f[3]) == NULL || f[3] == '\0')
+            continue;
+        const char *w = f + 3;
+        while (*w == ' ' || *w == '\t' || *w == '\r' || *w == '\n')
+            w++;
+        if (strncasecmp(w, "update", 6) == 0 || strncasecmp(w, "share", 5) == 0
+            || strncasecmp(w, "no", 2) == 0 || strncasecmp(w, "key", 3) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* May this statement share a round trip (and an implicit transaction) with
+ * other requests' reads? Plain SELECTs without side effects only. */
+static bool
+sql_is_plain_read(const char *sql)
+{
+    static const char *const side_effects[] = {
+        "nextval", "setval", "pg_advisory", "pg_sleep", "pg_terminate", "pg_cancel",
+        "set_config", "pg_notify", "txid_current", "lo_",
+    };
+    while (*sql == ' ' || *sql == '\t' || *sql == '\r' || *sql == '\n')
+        sql++;
+    if (strncasecmp(sql, "select", 6) != 0 || strchr(" \t\r\n", sql[6]) == NULL || sql[6] == '\0')
+        return false;
+    for (size_t i = 0; i < OF_ARRAY_LEN(side_effects); i++)
+        if (strcasestr(sql, side_effects[i]) != NULL)
+            return false;
+    return !sql_has_locking_clause(sql);
+}
+
+static bool
+pool_stmt_is_read(pool *p, const struct pool_stmt *st)
+{
+    size_t h = ((uintptr_t)st >> 4) & 63u;
+    if (p->read_key[h] != st) {
+        p->read_key[h] = st;
+        p->read_val[h] = sql_is_plain_read(st->sql);
+    }
+    return p->read_val[h];
+}
+
 /* ---- wait queue --------------------------------------------------------- */
 
 static void
@@ -360,7 +570,12 @@ queue_unlink(pool *p, struct pool_op *op)
     else
         p->wait_tail = op->prev;
     op->next = op->prev = NULL;
-    p->nwaiting--;
+    if (op->kind == OP_GROUP) {
+        GROUP_OF(op)->queued = false;
+        p->nwaiting -= (int)GROUP_OF(op)->n;
+    } else {
+        p->nwaiting--;
+    }
     pool_sb_update(p);
 }
 
@@ -371,8 +586,13 @@ queue_arm(pool *p)
         event_del(p->ev_qtimer);
         return;
     }
+    /* Not always the head: a queued group's deadline moves as members expire. */
+    uint64_t first = UINT64_MAX;
+    for (struct pool_op *op = p->wait_head; op != NULL; op = op->next)
+        if (op->deadline_ns < first)
+            first = op->deadline_ns;
     uint64_t now = of_mono_ns();
-    uint64_t d = p->wait_head->deadline_ns > now ? p->wait_head->deadline_ns - now : 0;
+    uint64_t d = first > now ? first - now : 0;
     struct timeval tv = { (time_t)(d / 1000000000u), (suseconds_t)((d % 1000000000u) / 1000u) };
     event_add(p->ev_qtimer, &tv);
 }
@@ -392,7 +612,14 @@ queue_copy_params(struct of_mem *m, const struct pool_stmt *st, const char *cons
 static void
 queue_push(pool *p, struct pool_op *op)
 {
-    if (op->kind == OP_QUERY) {
+    int weight = 1;
+    if (op->kind == OP_GROUP) {
+        /* members' params were copied when they joined */
+        struct pool_group *g = GROUP_OF(op);
+        g->queued = true;
+        weight = (int)g->n;
+        op->deadline_ns = g->member[0]->deadline_ns;
+    } else if (op->kind == OP_QUERY) {
         queue_copy_params(op->m, op->st1, &op->params1);
     } else if (op->kind == OP_BATCH && op->params != NULL) {
         const char *const **pv = of_mem_alloc(op->m, op->n * sizeof(*pv));
@@ -402,7 +629,8 @@ queue_push(pool *p, struct pool_op *op)
         }
         op->params = (const char *const *const *)pv;
     }
-    op->deadline_ns = of_mono_ns() + (uint64_t)p->queue_timeout_ms * 1000000u;
+    if (op->kind != OP_GROUP)
+        op->deadline_ns = of_mono_ns() + (uint64_t)p->queue_timeout_ms * 1000000u;
     op->next = NULL;
     op->prev = p->wait_tail;
     if (p->wait_tail != NULL)
@@ -410,9 +638,9 @@ queue_push(pool *p, struct pool_op *op)
     else
         p->wait_head = op;
     p->wait_tail = op;
-    p->nwaiting++;
+    p->nwaiting += weight;
     pool_sb_update(p);
-    if (p->nwaiting == 1)
+    if (!event_pending(p->ev_qtimer, EV_TIMEOUT, NULL))
         queue_arm(p);
 }
 
@@ -424,17 +652,47 @@ pool_on_qtimer(evutil_socket_t fd, short what, void *arg)
     OF_UNUSED(what);
 
     uint64_t now = of_mono_ns() + 1000000u;   /* 1 ms slack: timer granularity */
-    p->looping++;
-    while (!p->dying && p->wait_head != NULL && p->wait_head->deadline_ns <= now) {
-        struct pool_op *op = p->wait_head;
+    struct pool_op *expired = NULL, **tail = &expired;
+
+    /* Collect first, call back after: callbacks may queue new work. */
+    for (struct pool_op *op = p->wait_head, *next; op != NULL; op = next) {
+        next = op->next;
+        if (op->kind == OP_GROUP) {
+            struct pool_group *g = GROUP_OF(op);
+            size_t k = 0;
+            while (k < g->n && g->member[k]->deadline_ns <= now) {
+                *tail = g->member[k++];
+                tail = &(*tail)->next;
+                *tail = NULL;
+            }
+            if (k == 0)
+                continue;
+            memmove(g->member, g->member + k, (g->n - k) * sizeof(*g->member));
+            g->n -= k;
+            p->nwaiting -= (int)k;
+            if (g->n > 0) {
+                op->deadline_ns = g->member[0]->deadline_ns;
+                continue;
+            }
+            queue_unlink(p, op);
+            group_put(p, g);
+            continue;
+        }
+        if (op->deadline_ns > now)
+            continue;
         queue_unlink(p, op);
+        *tail = op;
+        tail = &op->next;
+    }
+    pool_sb_update(p);
+    queue_arm(p);
+    p->looping++;
+    for (struct pool_op *op = expired, *next; op != NULL && !p->dying; op = next) {
+        next = op->next;
         op_call_failed(op, OF_UNAVAILABLE);
     }
-    if (--p->looping == 0 && p->dying) {
+    if (--p->looping == 0 && p->dying)
         pool_free(p);
-        return;
-    }
-    queue_arm(p);
 }
 
 /* Can a new operation reasonably wait for a connection? Not when every
@@ -507,9 +765,24 @@ conn_arm_watchdog(struct pconn *c, size_t nstmts)
 }
 
 static int
+conn_send_group(struct pconn *c, struct pool_group *g)
+{
+    g->cur = 0;
+    for (size_t i = 0; i < g->n; i++)
+        if (!conn_send_stmt(c, g->member[i]->st1, g->member[i]->params1))
+            return -1;
+    if (conn_sync(c) != 0 || conn_flush(c) != 0)
+        return -1;
+    conn_arm_watchdog(c, g->n);
+    return 0;
+}
+
+static int
 conn_send_op(struct pconn *c, struct pool_op *op)
 {
     c->op = op;
+    if (op->kind == OP_GROUP)
+        return conn_send_group(c, GROUP_OF(op));
     op->nres = 0;
     if (op->begin && !conn_send_stmt(c, &pool_st_begin, NULL))
         return -1;
@@ -543,6 +816,24 @@ conn_send_internal(struct pconn *c, enum conn_internal what)
 static void
 conn_start(struct pconn *c, struct pool_op *op)
 {
+    if (op->kind == OP_GROUP) {
+        /* Sent now: closed to newcomers; members whose client left drop out. */
+        struct pool_group *g = GROUP_OF(op);
+        size_t k = 0;
+        if (c->p->open_group == g)
+            c->p->open_group = NULL;
+        for (size_t i = 0; i < g->n; i++) {
+            if (g->member[i]->m->abandoned)
+                op_defer(c->p, g->member[i], OF_UNAVAILABLE);
+            else
+                g->member[k++] = g->member[i];
+        }
+        g->n = k;
+        if (k == 0) {
+            group_put(c->p, g);
+            return;
+        }
+    }
     conn_set_state(c, C_BUSY);
     if (op->kind == OP_TX_BEGIN) {
         op->tx->c = c;
@@ -587,7 +878,7 @@ pool_dispatch(pool *p)
     while (p->wait_head != NULL && (c = pool_idle_conn(p)) != NULL) {
         struct pool_op *op = p->wait_head;
         queue_unlink(p, op);
-        if (op->m->abandoned) {
+        if (op->kind != OP_GROUP && op->m->abandoned) {
             op_defer(p, op, OF_UNAVAILABLE);
             continue;
         }
@@ -627,6 +918,14 @@ static void
 conn_store(struct pconn *c, PGresult *r)
 {
     struct pool_op *op = c->op;
+    if (op != NULL && op->kind == OP_GROUP) {
+        struct pool_group *g = GROUP_OF(op);
+        if (g->cur < g->n)
+            g->res[g->cur++] = r;
+        else
+            PQclear(r);
+        return;
+    }
     if (op != NULL) {
         if (op->nres < op->nsent)
             op->res[op->nres++] = r;
@@ -672,6 +971,10 @@ conn_complete(struct pconn *c)
     c->op = NULL;
     if (op == NULL) {                 /* its transaction was rolled back mid-step */
         conn_release(c);
+        return;
+    }
+    if (op->kind == OP_GROUP) {
+        group_complete(c, GROUP_OF(op));
         return;
     }
     op_complete(c, op);
@@ -1024,7 +1327,8 @@ pool_create(struct event_base *base, const struct cfg_database *cfg,
     p->conns = calloc((size_t)p->size, sizeof(*p->conns));
     p->ev_done = event_new(base, -1, 0, pool_on_done, p);
     p->ev_qtimer = evtimer_new(base, pool_on_qtimer, p);
-    if (p->conns == NULL || p->ev_done == NULL || p->ev_qtimer == NULL)
+    p->ev_flush = event_new(base, -1, 0, pool_on_flush, p);
+    if (p->conns == NULL || p->ev_done == NULL || p->ev_qtimer == NULL || p->ev_flush == NULL)
         goto fail;
     for (int i = 0; i < p->size; i++) {
         struct pconn *c = &p->conns[i];
@@ -1079,6 +1383,15 @@ pool_free(pool *p)
         event_free(p->ev_done);
     if (p->ev_qtimer != NULL)
         event_free(p->ev_qtimer);
+    if (p->ev_flush != NULL)
+        event_free(p->ev_flush);
+    while (p->all_groups != NULL) {
+        struct pool_group *g = p->all_groups;
+        p->all_groups = g->next_all;
+        free(g->member);
+        free(g->res);
+        free(g);
+    }
     if (p->sb != NULL) {
         p->nopen = p->nbusy = p->nidle = p->nwaiting = 0;
         p->db_ok = false;
@@ -1134,6 +1447,17 @@ pool_query(pool *p, struct of_mem *m, const struct pool_stmt *st,
     op->nsent = 1;
     op->cb.q = cb;
     op->arg = arg;
+    if (pool_stmt_is_read(p, st)) {
+        if (p->open_group == NULL && p->nidle == 0 && !pool_can_wait(p)) {
+            op_defer(p, op, OF_UNAVAILABLE);
+            return;
+        }
+        /* sent on a later loop turn: params must be ours, deadline starts now */
+        queue_copy_params(m, st, &op->params1);
+        op->deadline_ns = of_mono_ns() + (uint64_t)p->queue_timeout_ms * 1000000u;
+        read_add(p, op);
+        return;
+    }
     pool_submit(p, op);
 }
 

@@ -34,10 +34,13 @@ static const struct pool_stmt st_add = { "t_add", "SELECT $1::int + 1", 1 };
 static const struct pool_stmt st_ins = { "t_ins", "INSERT INTO t_pool (k, v) VALUES ($1, $2)", 2 };
 static const struct pool_stmt st_get = { "t_get", "SELECT v FROM t_pool WHERE k = $1", 1 };
 static const struct pool_stmt st_cnt = { "t_cnt", "SELECT count(*) FROM t_pool WHERE k LIKE $1", 1 };
+static const struct pool_stmt st_now = {
+    "t_now", "SELECT pg_backend_pid()::text || '/' || now()::text, $1::int", 1 };
+static const struct pool_stmt st_lock = { "t_lock", "SELECT v FROM t_pool WHERE k = $1 FOR UPDATE", 1 };
 static const struct pool_stmt st_backends = {
     "t_backends", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'orderflow'", 0 };
 static const struct pool_stmt *const stmts[] = {
-    &st_add, &st_ins, &st_get, &st_cnt, &st_backends, &pool_stmt_test_sleep,
+    &st_add, &st_ins, &st_get, &st_cnt, &st_backends, &pool_stmt_test_sleep, &st_now, &st_lock,
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -662,6 +665,114 @@ test_pool_no_url_fails_unavailable(void **state)
     pool_destroy(p);
 }
 
+/* Reads issued in one loop pass share one round trip (one implicit
+ * transaction: same backend, same now()); a failing one does not take its
+ * group-mates down (they are re-sent); an abandoned one is dropped. */
+static void
+test_pool_reads_of_one_pass_grouped(void **state)
+{
+    (void)state;
+    pool *p = pool_up(2, 1000, 5000, true);
+    struct of_mem m;
+    of_mem_init(&m);
+    enum { N = 6 };
+    struct qres q[N];
+    memset(q, 0, sizeof(q));
+    for (int i = 0; i < N; i++) {
+        char num[8];
+        snprintf(num, sizeof(num), "%d", i);
+        const char *params[] = { num };
+        pool_query(p, &m, &st_now, params, q_cb, &q[i]);
+    }
+    struct many all = { q, N };
+    assert_true(run_until(cond_all_done, &all, 3000));
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(q[i].rc, OF_OK);
+        assert_string_equal(q[i].val, q[0].val);
+    }
+
+    /* one bad parameter in the middle of a group */
+    const char *v1[] = { "1" }, *bad[] = { "x" }, *v3[] = { "3" }, *v4[] = { "4" };
+    struct qres a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
+    pool_query(p, &m, &st_add, v1, q_cb, &a);
+    pool_query(p, &m, &st_add, bad, q_cb, &b);
+    pool_query(p, &m, &st_add, v3, q_cb, &c);
+    pool_query(p, &m, &st_add, v4, q_cb, &d);
+    assert_true(run_until(cond_q_done, &d, 3000));
+    assert_true(run_until(cond_q_done, &c, 3000));
+    assert_int_equal(a.rc, OF_OK);
+    assert_string_equal(a.val, "2");
+    assert_int_equal(b.rc, OF_ERR);
+    assert_string_equal(b.sqlstate, "22P02");
+    assert_int_equal(c.rc, OF_OK);
+    assert_string_equal(c.val, "4");
+    assert_int_equal(d.rc, OF_OK);
+    assert_string_equal(d.val, "5");
+    assert_int_equal(a.done + b.done + c.done + d.done, 4);
+
+    /* an abandoned request's read is not sent */
+    struct of_mem gone;
+    of_mem_init(&gone);
+    struct qres g = { 0 };
+    pool_query(p, &gone, &st_add, v1, q_cb, &g);
+    gone.abandoned = true;
+    assert_true(run_until(cond_q_done, &g, 3000));
+    assert_int_equal(g.rc, OF_UNAVAILABLE);
+    of_mem_release(&gone);
+
+    /* locking reads are not grouped (they still work) */
+    psql_exec("INSERT INTO t_pool VALUES ('lockme', 7) ON CONFLICT DO NOTHING");
+    struct qres l = { 0 };
+    const char *lk[] = { "lockme" };
+    pool_query(p, &m, &st_lock, lk, q_cb, &l);
+    assert_true(run_until(cond_q_done, &l, 3000));
+    assert_int_equal(l.rc, OF_OK);
+    assert_string_equal(l.val, "7");
+    of_mem_release(&m);
+    pool_destroy(p);
+}
+
+/* While the only connection is busy, reads pile up in one waiting group and
+ * all get their answers when it frees up. */
+static void
+test_pool_reads_wait_as_one_group(void **state)
+{
+    (void)state;
+    pool *p = pool_up(1, 3000, 5000, true);
+    struct of_mem m;
+    of_mem_init(&m);
+    struct qres hold = { 0 };
+    const char *ms[] = { "300" };
+    pool_query(p, &m, &pool_stmt_test_sleep, ms, q_cb, &hold);
+    enum { N = 50 };
+    struct qres q[N];
+    memset(q, 0, sizeof(q));
+    for (int i = 0; i < N; i++) {
+        char num[8];
+        snprintf(num, sizeof(num), "%d", i);
+        const char *params[] = { num };
+        pool_query(p, &m, &st_add, params, q_cb, &q[i]);
+        if (i % 10 == 9)
+            run_ms(5);           /* spread over several loop passes */
+    }
+    struct pool_stats s;
+    pool_get_stats(p, &s);
+    assert_int_equal(s.busy, 1);
+    assert_int_equal(s.waiting, N);
+    struct many all = { q, N };
+    assert_true(run_until(cond_all_done, &all, 5000));
+    for (int i = 0; i < N; i++) {
+        char want[8];
+        snprintf(want, sizeof(want), "%d", i + 1);
+        assert_int_equal(q[i].rc, OF_OK);
+        assert_string_equal(q[i].val, want);
+    }
+    pool_get_stats(p, &s);
+    assert_int_equal(s.waiting, 0);
+    of_mem_release(&m);
+    pool_destroy(p);
+}
+
 /* Throughput of the single-query path, for the report (not a pass/fail). */
 struct bench {
     pool *p;
@@ -734,6 +845,8 @@ main(int argc, char **argv)
         cmocka_unit_test_setup(test_pool_tx_abandoned_rolls_back_and_releases, need_pg),
         cmocka_unit_test_setup(test_pool_backend_killed_reconnects, need_pg),
         cmocka_unit_test_setup(test_pool_no_url_fails_unavailable, need_pg),
+        cmocka_unit_test_setup(test_pool_reads_of_one_pass_grouped, need_pg),
+        cmocka_unit_test_setup(test_pool_reads_wait_as_one_group, need_pg),
         cmocka_unit_test_setup(test_pool_throughput, need_pg),
         cmocka_unit_test_setup(test_pool_db_down_fails_fast_then_recovers, need_pg),
     };
