@@ -717,15 +717,12 @@ arb_handle_flags(struct arbiter *a)
 }
 
 static int
-arb_run(struct arbiter *a)
+arb_run(struct arbiter *a, const sigset_t *old)
 {
-    sigset_t blocked, old;
-
-    arb_signals_install(&blocked, &old);
     srandom((unsigned)(of_mono_ns() ^ (uint64_t)getpid()));
     arb_tick(a);
     for (;;) {
-        sigsuspend(&old);
+        sigsuspend(old);
         arb_handle_flags(a);
         arb_tick(a);
         if (a->mode != ARB_RUN && arb_live(a) == 0)
@@ -743,11 +740,15 @@ int
 master_serve(struct of_cfg *cfg)
 {
     static struct arbiter a;   /* large (256 slots); one per process */
+    sigset_t              blocked, old_mask;
     bool                  drop = false;
     uid_t                 uid = 0;
     gid_t                 gid = 0;
     int                   rc = 1;
 
+    /* handlers first: a signal that comes while binding waits (blocked)
+     * for the loop instead of killing the master half-started */
+    arb_signals_install(&blocked, &old_mask);
     memset(&a, 0, sizeof(a));
     a.cfg = cfg;
     a.gen = 1;
@@ -785,7 +786,7 @@ master_serve(struct of_cfg *cfg)
     if (sd_watchdog_enabled(0, &a.wd_usec) <= 0)
         a.wd_usec = 0;
 
-    rc = arb_run(&a);
+    rc = arb_run(&a, &old_mask);
     of_log_info("master exiting with status %d", rc);
 out_pid:
     /* the path written at start (or its .oldbin): a HUP may have changed server.pidfile */

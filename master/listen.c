@@ -118,9 +118,15 @@ listen_unix(const struct of_cfg *cfg, const struct cfg_listen *l, char *unix_pat
         of_log_errno(OF_LOG_ERROR, errno, "socket(AF_UNIX) failed");
         return -1;
     }
-    /* bind creates the file with umask applied; fix the mode right after */
-    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-        of_log_errno(OF_LOG_ERROR, errno, "bind(%s) failed", cfg->server.listen);
+    /* bind creates the file through the umask: make that the wanted mode so
+     * the socket is never reachable with looser permissions, then chmod
+     * anyway in case the umask cannot express it */
+    mode_t old = umask((mode_t)(~cfg->server.unix_mode & 0777));
+    int    brc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+    int    berr = errno;
+    umask(old);
+    if (brc != 0) {
+        of_log_errno(OF_LOG_ERROR, berr, "bind(%s) failed", cfg->server.listen);
         goto fail;
     }
     if (chmod(l->path, (mode_t)cfg->server.unix_mode) != 0) {

@@ -378,7 +378,6 @@ def test_unix_socket_listen():
         deadline = time.time() + 10
         while time.time() < deadline and not os.path.exists(sock):
             time.sleep(0.02)
-        assert oct(os.stat(sock).st_mode & 0o777) == oct(0o660)
         out = b""
         deadline = time.time() + 10
         while time.time() < deadline and b"200" not in out.split(b"\r\n")[0]:
@@ -397,6 +396,7 @@ def test_unix_socket_listen():
             finally:
                 c.close()
         assert out.startswith(b"HTTP/1.1 200"), out
+        assert oct(os.stat(sock).st_mode & 0o777) == oct(0o660)
     finally:
         assert s.stop() == 0
     assert not os.path.exists(sock)
