@@ -14,6 +14,14 @@
  * Any failure closes the connection and re-arms the timer: at once when an
  * established connection broke, else after 100 ms doubling up to 5 s.
  *
+ * Plain reads from pool_query (see pool.h) are not given a connection one
+ * by one: the first read of a loop pass opens a group and schedules a
+ * deferred flush event, which runs after the pass's other callbacks; the
+ * group then takes one connection like any operation (or waits in the FIFO,
+ * still taking newcomers) and is sent as N statements + one sync. Members
+ * after a failed one come back PGRES_PIPELINE_ABORTED and are re-sent.
+ * This is the "one sync per loop pass" design of PERFORMANCE-NOTES.
+ *
  * Transactions hold a connection (BUSY with nothing in flight) between steps.
  * BEGIN is sent lazily in the same round trip as the first statement. A
  * connection released inside a transaction (failed or abandoned) gets an

@@ -7,7 +7,14 @@
  * and nothing on these paths ever blocks the loop.
  *
  * Three ways to talk to the database:
- *   pool_query   one statement on any free connection (autocommit).
+ *   pool_query   one statement on any free connection (autocommit). Plain
+ *                reads -- SQL starting with SELECT, without FOR UPDATE/SHARE
+ *                and without side-effect functions (nextval, pg_advisory_*,
+ *                pg_sleep, set_config, ...) -- issued in the same event-loop
+ *                pass are sent together in one round trip on one connection
+ *                (pipeline, one sync). A read that fails does not fail its
+ *                group-mates. To keep a SELECT out of such groups (e.g. it
+ *                calls a function that writes), start its SQL with a comment.
  *   pool_batch   several statements in one round trip (pipeline mode); with
  *                atomic = true they run as BEGIN ... COMMIT and any failure
  *                rolls all of them back.
@@ -15,7 +22,12 @@
  *                across several round trips, then commits or rolls back.
  *
  * Callbacks fire exactly once, always from the event loop, never from inside
- * the call that started the operation. A request waits for a free connection
+ * the call that started the operation. Statements use text parameters and
+ * text results (PQgetvalue). Errors: rc OF_ERR with sqlstate/constraint set
+ * (57014 = statement_timeout); connection exceptions, server shutdown and
+ * "database down" are OF_UNAVAILABLE. When every connection is down and the
+ * last attempt to connect failed, operations fail at once (next loop turn)
+ * with OF_UNAVAILABLE instead of waiting out the queue timeout. A request waits for a free connection
  * in a FIFO up to database.queue_timeout_ms, then gets rc = OF_UNAVAILABLE.
  * A broken connection fails its operation with OF_UNAVAILABLE and is reopened
  * with exponential backoff.
