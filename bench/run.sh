@@ -1,0 +1,534 @@
+#!/bin/sh
+# run.sh -- OrderFlow's benchmark, one command (see bench/README.md).
+#
+#   bench/run.sh           10 s per run after a 2 s warm-up (about 2.5 minutes)
+#   bench/run.sh --quick   2 s per run after a 1 s warm-up (a smoke check)
+#   bench/run.sh --perf    as the full run, plus `perf record -g` of the workers
+#                          during the product read (report in the results)
+#
+# In one invocation, against one throwaway PostgreSQL 15 (tests/pg/testpg.sh),
+# with the server built from this tree (Release) at its default config
+# (config/orderflow.cfg: workers = CPUs, pool_size 4, access log on), each
+# workload runs with wrk -t1 -c64 next to its reference:
+#   GET /health                  nginx `return 200` (Debian nginx-light, started here)
+#   GET /api/v1/products/{id}    pgbench -M prepared: the server's product_get
+#   GET /api/v1/products?page=N  pgbench: the server's product_list_id
+#   POST /api/v1/orders          pgbench: the server's statements for one order
+#   POST /api/v1/transfers       pgbench: the server's statements for one transfer
+# The pgbench scripts are bench/pg_*.sql templates filled with the SQL text the
+# server prepares (printed by bench/stmts.c, linked against the build), so the
+# references cannot drift from store/. pgbench runs -c 16 (env BENCH_PG_CLIENTS).
+#
+# Prints a markdown table (requests/s, p50, p99, ratio to the reference) and
+# writes it to bench/results.md (not committed by this script), with the RSS
+# of every worker at idle and after all runs. Everything started here (nginx,
+# the server, PostgreSQL, wrk, pgbench) is stopped by PID on exit, also on
+# failure or Ctrl-C.
+#
+# The only settings changed from the defaults: the listen port, and
+# rate_limit.writes_per_minute = 0 (600/min per user would turn the write runs
+# into 429s). Env: BENCH_BUILD_DIR (default build-release if configured, else
+# build-bench), BENCH_DURATION, BENCH_WARMUP, BENCH_PG_CLIENTS, BENCH_KEEP=1
+# (keep the temp dir with logs).
+# shellcheck disable=SC2016  # markdown backquotes in single quotes
+set -eu
+
+usage() { echo "usage: bench/run.sh [--quick | --perf]" >&2; exit 2; }
+QUICK=0
+PERF=0
+[ $# -le 1 ] || usage
+case "${1:-}" in
+    --quick) QUICK=1 ;;
+    --perf)  PERF=1 ;;
+    "")      ;;
+    *)       usage ;;
+esac
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd -P)
+
+DUR=${BENCH_DURATION:-10}
+WARM=${BENCH_WARMUP:-2}
+if [ "$QUICK" = 1 ]; then
+    DUR=2
+    WARM=1
+fi
+CONNS=64
+PGCLIENTS=${BENCH_PG_CLIENTS:-16}
+NPRODUCTS=10000
+NCUSTOMERS=1000
+NACCOUNTS=100
+NCPU=$(nproc)
+EMAIL=bench@orderflow.local
+
+# The server must see its defaults, not the caller's environment.
+for v in $(env | sed -n 's/^\(ORDERFLOW_[A-Za-z0-9_]*\)=.*/\1/p'); do
+    unset "$v"
+done
+
+TMP=""
+SERVER_PID=""
+NGINX_PID=""
+CHILD=""
+PERF_PID=""
+WORKERS=""
+
+log() { printf '%s\n' "bench: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+# Wait up to $2 seconds for child $1 to exit (gone or a zombie), then
+# SIGKILL it; reap it.
+reap() {
+    n=$(($2 * 10))
+    while [ $n -gt 0 ]; do
+        st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null || echo gone)
+        [ "$st" = Z ] || [ "$st" = gone ] && break
+        sleep 0.1
+        n=$((n - 1))
+    done
+    [ $n -gt 0 ] || kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+cleanup() {
+    rc=$?
+    trap - EXIT INT TERM HUP
+    set +e
+    for p in $CHILD $PERF_PID; do
+        kill -TERM "$p" 2>/dev/null
+        reap "$p" 5
+    done
+    if [ -n "$SERVER_PID" ]; then
+        kill -TERM "$SERVER_PID" 2>/dev/null
+        reap "$SERVER_PID" 15
+        for w in $WORKERS; do kill -KILL "$w" 2>/dev/null; done
+    fi
+    if [ -n "$NGINX_PID" ]; then
+        kill -QUIT "$NGINX_PID" 2>/dev/null
+        reap "$NGINX_PID" 10
+    fi
+    if [ -n "$TMP" ]; then
+        "$ROOT/tests/pg/testpg.sh" stop "$TMP/pg" >/dev/null 2>&1
+        if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$rc" != 0 ]; then
+            log "logs kept in $TMP"
+        else
+            rm -rf "$TMP"
+        fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# Run a command in the background and wait for it, so a signal reaches the
+# trap at once; a run that overstays its bound ($1 seconds) is stopped.
+run_bounded() {
+    secs=$1
+    shift
+    timeout -s TERM -k 5 "$secs" "$@" &
+    CHILD=$!
+    st=0
+    wait "$CHILD" || st=$?
+    CHILD=""
+    return "$st"
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+http_code() {  # METHOD URL [curl args...]
+    m=$1
+    u=$2
+    shift 2
+    curl -s -o "$TMP/resp" -w '%{http_code}' -X "$m" "$@" "$u" || echo 000
+}
+
+# ---------------------------------------------------------------- build
+scripts/deps.sh test
+command -v perf >/dev/null 2>&1 || [ "$PERF" = 0 ] || die "--perf needs perf (linux-perf)"
+
+TMP=$(mktemp -d /tmp/ofbench.XXXXXX)
+chmod 755 "$TMP"
+
+BUILD=${BENCH_BUILD_DIR:-}
+if [ -z "$BUILD" ]; then
+    if [ -f build-release/CMakeCache.txt ]; then BUILD=build-release; else BUILD=build-bench; fi
+fi
+log "building $BUILD (Release)"
+if ! { cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release &&
+       cmake --build "$BUILD" -j"$NCPU" --target orderflow; } >"$TMP/build.log" 2>&1; then
+    tail -n 40 "$TMP/build.log" >&2
+    die "build failed"
+fi
+BIN="$ROOT/$BUILD/orderflow"
+B="$ROOT/$BUILD"
+# shellcheck disable=SC2046
+cc -std=c17 -O1 -D_GNU_SOURCE -I"$ROOT" $(pkg-config --cflags libpq) bench/stmts.c \
+    -o "$TMP/stmts" -Wl,--whole-archive "$B/libof_store.a" -Wl,--no-whole-archive \
+    "$B/libof_domain.a" "$B/libof_config.a" "$B/libof_common.a" \
+    $(pkg-config --libs libevent libevent_pthreads jansson libpq libconfig libsodium libjwt libsystemd) \
+    -lpthread 2>"$TMP/stmts.log" || { cat "$TMP/stmts.log" >&2; die "bench/stmts.c failed to build"; }
+"$TMP/stmts" > "$TMP/stmts.txt"
+
+# ---------------------------------------------------------------- database
+log "starting a throwaway PostgreSQL"
+URL=$(tests/pg/testpg.sh start "$TMP/pg" | tail -n 1)
+# shellcheck disable=SC1091
+. "$TMP/pg/env"
+ORDERFLOW_DATABASE_URL=$URL "$BIN" migrate up >"$TMP/migrate.log" 2>&1 ||
+    { cat "$TMP/migrate.log" >&2; die "migrate failed"; }
+PASSWORD=$(openssl rand -hex 16)
+printf '%s\n' "$PASSWORD" | ORDERFLOW_DATABASE_URL=$URL "$BIN" user create --email "$EMAIL" \
+    --role admin >"$TMP/user.log" 2>&1 || { cat "$TMP/user.log" >&2; die "user create failed"; }
+USER_ID=$(psql -XAtc "SELECT id FROM users WHERE email = '$EMAIL'")
+psql -Xq -v products=$NPRODUCTS -v customers=$NCUSTOMERS -v accounts=$NACCOUNTS \
+    -v owner="$USER_ID" -f bench/seed.sql >"$TMP/seed.log" 2>&1 ||
+    { cat "$TMP/seed.log" >&2; die "seeding failed"; }
+psql -XAt -F ' ' -c "SELECT min(id), max(id), count(*) FROM bank_accounts WHERE owner_id = $USER_ID" \
+    > "$TMP/accounts"
+read -r ACCT_LO ACCT_HI acct_n < "$TMP/accounts"
+if [ "$acct_n" != "$NACCOUNTS" ] || [ $((ACCT_HI - ACCT_LO + 1)) != "$NACCOUNTS" ]; then
+    die "bank account ids not consecutive"
+fi
+
+# ---------------------------------------------------------------- nginx
+NGINX_PORT=$(free_port)
+mkdir -p "$TMP/nginx"
+cat > "$TMP/nginx/nginx.conf" <<EOF
+# generated by bench/run.sh: the HTTP reference, nginx return 200
+worker_processes $NCPU;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    default_type application/json;
+    keepalive_requests 1000000;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / { return 200 '{"status":"ok"}'; }
+    }
+}
+EOF
+nginx -e "$TMP/nginx/error.log" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' \
+    >"$TMP/nginx/stderr.log" 2>&1 &
+NGINX_PID=$!
+
+# ---------------------------------------------------------------- server
+PORT=$(free_port)
+cat > "$TMP/bench.cfg" <<EOF
+# generated by bench/run.sh: the defaults of config/orderflow.cfg except these
+server: { listen = "127.0.0.1:$PORT"; };
+rate_limit: { writes_per_minute = 0; };
+EOF
+SECRET=$(openssl rand -hex 32)
+ORDERFLOW_DATABASE_URL=$URL ORDERFLOW_JWT_SECRET=$SECRET "$BIN" serve -c "$TMP/bench.cfg" \
+    2>"$TMP/server.log" &
+SERVER_PID=$!
+BASE="http://127.0.0.1:$PORT"
+
+log "waiting for the server and nginx"
+ok=0
+i=0
+while [ $i -lt 100 ]; do
+    kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 20 "$TMP/server.log" >&2; die "server exited"; }
+    if [ "$(http_code GET "$BASE/ready")" = 200 ]; then ok=$((ok + 1)); else ok=0; fi
+    [ $ok -ge 5 ] && break
+    i=$((i + 1))
+    sleep 0.2
+done
+[ $ok -ge 5 ] || { tail -n 20 "$TMP/server.log" >&2; die "server not ready after 20 s"; }
+i=0
+until [ "$(http_code GET "http://127.0.0.1:$NGINX_PORT/")" = 200 ]; do
+    kill -0 "$NGINX_PID" 2>/dev/null || { cat "$TMP/nginx/stderr.log" "$TMP/nginx/error.log" >&2; die "nginx exited"; }
+    i=$((i + 1))
+    [ $i -lt 50 ] || die "nginx not answering"
+    sleep 0.2
+done
+WORKERS=$(ps -o pid= --ppid "$SERVER_PID" | tr -s ' \n' ' ')
+[ -n "$WORKERS" ] || die "no worker processes under $SERVER_PID"
+
+PROBES=0
+code=$(http_code POST "$BASE/api/v1/auth/login" -d "username=$EMAIL&password=$PASSWORD")
+PROBES=$((PROBES + 1))
+[ "$code" = 200 ] || { cat "$TMP/resp" >&2; die "login answered $code"; }
+TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_token"])' "$TMP/resp")
+AUTH="Authorization: Bearer $TOKEN"
+
+for u in "/api/v1/products/1" "/api/v1/products?page=1&page_size=20"; do
+    code=$(http_code GET "$BASE$u")
+    PROBES=$((PROBES + 1))
+    [ "$code" = 200 ] || { cat "$TMP/resp" >&2; die "GET $u answered $code"; }
+done
+
+# POST probe: "ok" and the 201 body (what idem_store stores) in $TMP/NAME.body,
+# or why the row is n/a.
+post_probe() {  # NAME PATH BODY
+    code=$(http_code POST "$BASE$2" -H "$AUTH" -H "Content-Type: application/json" \
+           -H "Idempotency-Key: probe-$1" -d "$3")
+    PROBES=$((PROBES + 1))
+    if [ "$code" = 201 ]; then
+        cp "$TMP/resp" "$TMP/$1.body"
+        echo ok
+    elif [ "$code" = 404 ] && grep -q '"Not Found"' "$TMP/resp"; then
+        echo "n/a (route missing)"
+    else
+        echo "n/a (probe answered $code: $(head -c 120 "$TMP/resp"))"
+    fi
+}
+ORDERS_STATE=$(post_probe order_create /api/v1/orders \
+    '{"customer_id":1,"items":[{"product_id":1,"quantity":1},{"product_id":2,"quantity":2}],"notes":"bench"}')
+TRANSFERS_STATE=$(post_probe transfer /api/v1/transfers \
+    "{\"from_account_id\":$ACCT_LO,\"to_account_id\":$ACCT_HI,\"amount\":\"0.01\"}")
+
+# pgbench scripts from the templates and the server's statements
+for t in product_get product_list order_create transfer; do
+    st=0
+    python3 bench/pgscript.py "$TMP/stmts.txt" "bench/pg_$t.sql" "$TMP/$t.pgb" 2>"$TMP/$t.pgscript" || st=$?
+    if [ $st = 3 ]; then
+        echo "n/a ($(cat "$TMP/$t.pgscript"))" > "$TMP/${t}_ref.pgstate"
+    elif [ $st != 0 ]; then
+        cat "$TMP/$t.pgscript" >&2
+        die "bench/pg_$t.sql: cannot expand"
+    else
+        echo ok > "$TMP/${t}_ref.pgstate"
+    fi
+done
+
+# ---------------------------------------------------------------- measuring
+rss_of() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
+cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+TICKS=$(getconf CLK_TCK)
+for w in $WORKERS; do
+    echo "$w $(rss_of "$w")" >> "$TMP/rss_idle"
+done
+SERVER_REQS=$PROBES
+LOAD_BEFORE=$(cut -d ' ' -f 1-3 /proc/loadavg)
+RUNID=$(date +%s)-$$
+
+# field NAME FILE -> value of NAME=... on the BENCH line
+field() {
+    awk -v k="$1" '/^BENCH / { for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == k) v = a[2] } }
+                   END { print v }' "$2"
+}
+
+# wrk_run NAME URL [LUA]: warm-up, then the measured run; result in $TMP/NAME.res
+# as "rps p50_us p99_us requests non2xx sockerr".
+wrk_run() {
+    name=$1
+    url=$2
+    script="$TMP/$name.lua"
+    if [ $# -ge 3 ]; then cat "bench/$3" bench/report.lua > "$script"; else cp bench/report.lua "$script"; fi
+    export BENCH_TOKEN="$TOKEN" BENCH_NPRODUCTS=$NPRODUCTS BENCH_NCUSTOMERS=$NCUSTOMERS \
+        BENCH_ACCT_LO="$ACCT_LO" BENCH_ACCT_HI="$ACCT_HI"
+    export BENCH_RUN_ID="$RUNID-$name-w"
+    run_bounded $((WARM + 20)) wrk -t1 -c$CONNS -d"${WARM}s" -s "$script" "$url" >"$TMP/$name.warm.out" 2>&1 ||
+        die "wrk warm-up $name failed: $(tail -n 3 "$TMP/$name.warm.out")"
+    cpu0=""
+    for w in $WORKERS; do cpu0="$cpu0 $(cpu_of "$w")"; done
+    export BENCH_RUN_ID="$RUNID-$name"
+    run_bounded $((DUR + 20)) wrk -t1 -c$CONNS -d"${DUR}s" -s "$script" "$url" >"$TMP/$name.out" 2>&1 ||
+        die "wrk $name failed: $(tail -n 3 "$TMP/$name.out")"
+    cpu1=""
+    for w in $WORKERS; do cpu1="$cpu1 $(cpu_of "$w")"; done
+    f="$TMP/$name.out"
+    [ -n "$(field rps "$f")" ] || die "wrk $name printed no result: $(tail -n 5 "$f")"
+    echo "$(field rps "$f") $(field p50_us "$f") $(field p99_us "$f") $(field requests "$f")" \
+         "$(field non2xx "$f") $(field sockerr "$f")" > "$TMP/$name.res"
+    # worker CPU seconds during the measured run, one per worker
+    echo "$cpu0" "|" "$cpu1" | awk -v t="$TICKS" '{ n = 0; while ($(n + 1) != "|") n++;
+        s = ""; for (i = 1; i <= n; i++) s = s sprintf("%s%.1f", i > 1 ? " / " : "", ($(n + 1 + i) - $i) / t);
+        print s }' > "$TMP/$name.cpu"
+    case "$url" in
+        "$BASE/"*) SERVER_REQS=$((SERVER_REQS + $(field requests "$TMP/$name.warm.out") + $(field requests "$f"))) ;;
+    esac
+}
+
+# pgb_run NAME MODE [pgbench args]: warm-up, then the measured run of
+# $TMP/NAME.pgb; result in $TMP/NAME_ref.res as "tps p50_us p99_us transactions
+# failed -".
+pgb_run() {
+    name=${1}_ref
+    pgb="$TMP/$1.pgb"
+    mode=$2
+    shift 2
+    run_bounded $((WARM + 30)) pgbench -n -M "$mode" -c "$PGCLIENTS" -j 1 -T "$WARM" "$@" \
+        -f "$pgb" >"$TMP/$name.warm.out" 2>&1 ||
+        die "pgbench warm-up $name failed: $(grep -m 3 -i error "$TMP/$name.warm.out")"
+    run_bounded $((DUR + 30)) pgbench -n -M "$mode" -c "$PGCLIENTS" -j 1 -T "$DUR" "$@" \
+        --log --log-prefix="$TMP/$name.log" --sampling-rate=0.05 \
+        -f "$pgb" >"$TMP/$name.out" 2>&1 ||
+        die "pgbench $name failed: $(grep -m 3 -i error "$TMP/$name.out")"
+    f="$TMP/$name.out"
+    tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$f")
+    n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$f")
+    failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$f")
+    [ -n "$tps" ] || die "pgbench $name printed no tps: $(tail -n 5 "$f")"
+    pct=$(cat "$TMP/$name.log".* | awk '$3 ~ /^[0-9]+$/ { print $3 }' | sort -n |
+          awk '{ v[NR] = $1 } END { if (NR == 0) { print "0 0"; exit }
+               a = int(NR * 0.50 + 0.999999); b = int(NR * 0.99 + 0.999999);
+               print v[a], v[b] }')
+    echo "$tps $pct $n ${failed:-0} -" > "$TMP/$name.res"
+}
+
+perf_stop() {
+    [ -n "$PERF_PID" ] || return 0
+    wait "$PERF_PID" || true
+    PERF_PID=""
+    perf report -i "$TMP/perf.data" --no-children --percent-limit 1.5 --stdio -g none \
+        --sort dso,symbol 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 30 > "$TMP/perf.txt" || true
+}
+
+total=$(( 10 * (DUR + WARM) ))
+log "measuring: 10 runs of ${WARM}s warm-up + ${DUR}s (about ${total}s)"
+
+log "nginx return 200 / GET /health"
+wrk_run nginx "http://127.0.0.1:$NGINX_PORT/"
+wrk_run health "$BASE/health"
+
+log "GET /api/v1/products/{id}"
+if [ "$(cat "$TMP/product_get_ref.pgstate")" = ok ]; then
+    pgb_run product_get prepared -D nproducts=$NPRODUCTS
+fi
+if [ "$PERF" = 1 ]; then
+    # start perf once the measured run (after the warm-up) is under way
+    ( sleep $((WARM + 1)); pids=$(echo "$WORKERS" | tr -s ' ' ',' | sed 's/^,//; s/,$//');
+      exec perf record -q -o "$TMP/perf.data" -p "$pids" -- sleep "$((DUR > 6 ? 5 : DUR / 2 + 1))" \
+          >"$TMP/perf.log" 2>&1 ) &
+    PERF_PID=$!
+fi
+wrk_run product_get "$BASE/api/v1/products/1" product_get.lua
+perf_stop
+
+log "GET /api/v1/products?page=N&page_size=20"
+if [ "$(cat "$TMP/product_list_ref.pgstate")" = ok ]; then
+    pgb_run product_list simple -D nproducts=$NPRODUCTS -D prepared=0
+fi
+wrk_run product_list "$BASE/api/v1/products" product_list.lua
+
+FP=$(printf 'bench' | sha256sum | cut -c1-64)
+write_row() {  # NAME STATE ROUTE LUA [pgbench -D args] (sh has no locals: wr_*)
+    wr_name=$1
+    wr_state=$2
+    wr_route=$3
+    wr_lua=$4
+    shift 4
+    if [ "$wr_state" != ok ]; then
+        echo "$wr_state" > "$TMP/$wr_name.na"
+        return 0
+    fi
+    log "POST $wr_route"
+    if [ "$(cat "$TMP/${wr_name}_ref.pgstate")" = ok ]; then
+        pgb_run "$wr_name" prepared -D uid="$USER_ID" -D "route=POST $wr_route" -D fp="$FP" \
+            -D status=201 -D "body=$(cat "$TMP/$wr_name.body")" "$@"
+    fi
+    wrk_run "$wr_name" "$BASE$wr_route" "$wr_lua"
+}
+write_row order_create "$ORDERS_STATE" /api/v1/orders order_create.lua \
+    -D notes=bench -D nproducts=$NPRODUCTS -D ncustomers=$NCUSTOMERS
+write_row transfer "$TRANSFERS_STATE" /api/v1/transfers transfer.lua \
+    -D acct_lo="$ACCT_LO" -D acct_hi="$ACCT_HI"
+
+LOAD_AFTER=$(cut -d ' ' -f 1-3 /proc/loadavg)
+sleep 1
+for w in $WORKERS; do
+    echo "$w $(rss_of "$w")" >> "$TMP/rss_after"
+done
+WORKERS_NOW=$(ps -o pid= --ppid "$SERVER_PID" | tr -s ' \n' ' ')
+ERRLINES=$(grep -c '"level":"error"' "$TMP/server.log" || true)
+
+# ---------------------------------------------------------------- report
+ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
+cell_rps() { awk -v r="$1" 'BEGIN { printf "%d", r + 0.5 }'; }
+
+# row LABEL NAME REFLABEL REFNAME TARGET
+row() {
+    label=$1
+    name=$2
+    reflabel=$3
+    ref=$4
+    target=$5
+    if [ -f "$TMP/$name.na" ]; then
+        printf '| %s | %s | | | %s | | | | | %s |\n' "$label" "$(cat "$TMP/$name.na")" "$reflabel" "≥ $target"
+        return
+    fi
+    read -r srps sp50 sp99 _ snon ssock < "$TMP/$name.res"
+    warn=""
+    [ "$snon" = 0 ] || warn=" ($snon non-2xx!)"
+    [ "$ssock" = 0 ] || warn="$warn ($ssock socket errors)"
+    if [ -f "$TMP/$ref.res" ]; then
+        read -r rrps rp50 rp99 _ rfail _ < "$TMP/$ref.res"
+        rwarn=""
+        [ "$rfail" = 0 ] || [ "$rfail" = "-" ] || rwarn=" ($rfail failed!)"
+        ratio=$(awk -v a="$srps" -v b="$rrps" 'BEGIN { printf "%.2f", a / b }')
+        met=$(awk -v r="$ratio" -v t="$target" 'BEGIN { print (r >= t) ? "yes" : "no" }')
+        printf '| %s | %s%s | %s | %s | %s | %s%s | %s | %s | **%s** | ≥ %s %s |\n' \
+            "$label" "$(cell_rps "$srps")" "$warn" "$(ms "$sp50")" "$(ms "$sp99")" \
+            "$reflabel" "$(cell_rps "$rrps")" "$rwarn" "$(ms "$rp50")" "$(ms "$rp99")" \
+            "$ratio" "$target" "$met"
+    else
+        printf '| %s | %s%s | %s | %s | %s | %s | | | | ≥ %s |\n' \
+            "$label" "$(cell_rps "$srps")" "$warn" "$(ms "$sp50")" "$(ms "$sp99")" \
+            "$reflabel" "$(cat "$TMP/$ref.pgstate" 2>/dev/null || echo n/a)" "$target"
+    fi
+}
+
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT+dirty"
+CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+MODE="bench/run.sh"
+[ "$QUICK" = 1 ] && MODE="bench/run.sh --quick"
+[ "$PERF" = 1 ] && MODE="bench/run.sh --perf"
+NW=$(echo "$WORKERS" | wc -w)
+
+{
+    echo "### Benchmark: \`$MODE\`"
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $COMMIT, $NCPU CPUs ($CPU_MODEL), $(uname -sr)."
+    echo "wrk -t1 -c$CONNS, ${WARM} s warm-up + ${DUR} s per run; server: Release build, default config"
+    echo "($NW workers, pool_size 4, access log on; rate_limit.writes_per_minute = 0); pgbench -c $PGCLIENTS -j 1"
+    echo "over the unix socket; nginx-light $NCPU workers. wrk, server, nginx and PostgreSQL share the CPUs."
+    echo "Load average before / after: $LOAD_BEFORE / $LOAD_AFTER."
+    echo
+    echo "| workload | OrderFlow req/s | p50 ms | p99 ms | reference (same run) | ref req/s | ref p50 ms | ref p99 ms | ratio | target met |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    row '`GET /health`' health 'nginx `return 200`' nginx 0.6
+    row '`GET /api/v1/products/{id}` (random of 10,000)' product_get \
+        'pgbench -M prepared: `product_get`' product_get_ref 0.6
+    row '`GET /api/v1/products?page=N&page_size=20`' product_list \
+        'pgbench: `product_list_id` (PREPARE/EXECUTE)' product_list_ref 0.8
+    row '`POST /api/v1/orders` (2 items, new Idempotency-Key)' order_create \
+        'pgbench -M prepared: same statements + round trips' order_create_ref 0.6
+    row '`POST /api/v1/transfers` (100 accounts, new Idempotency-Key)' transfer \
+        'pgbench -M prepared: same statements + round trips' transfer_ref 0.6
+    echo
+    echo "Worker CPU seconds during each measured run (one figure per worker):"
+    for n in health product_get product_list order_create transfer; do
+        [ -f "$TMP/$n.cpu" ] && echo "$n $(cat "$TMP/$n.cpu")" | awk '{ $1 = "`" $1 "`:"; print "- " $0 }'
+    done
+    echo
+    echo "| worker PID | RSS idle (KiB) | RSS after $SERVER_REQS requests (KiB) |"
+    echo "|---|---|---|"
+    for w in $WORKERS; do
+        printf '| %s | %s | %s |\n' "$w" "$(awk -v p="$w" '$1 == p { print $2 }' "$TMP/rss_idle")" \
+            "$(awk -v p="$w" '$1 == p { print $2 }' "$TMP/rss_after")"
+    done
+    [ "$WORKERS_NOW" = "$WORKERS" ] || echo "Workers changed during the run: $WORKERS -> $WORKERS_NOW"
+    [ "$ERRLINES" = 0 ] || echo "The server logged $ERRLINES error lines."
+    if [ -s "$TMP/perf.txt" ]; then
+        echo
+        echo "perf (workers, product read, self time, top symbols):"
+        echo '```'
+        cat "$TMP/perf.txt"
+        echo '```'
+    fi
+} > "$TMP/results.md"
+cp "$TMP/results.md" bench/results.md
+echo
+cat bench/results.md
