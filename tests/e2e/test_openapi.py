@@ -1,5 +1,5 @@
-"""GET /openapi.json and GET /docs against the real binary (no database
-needed), and the document kept true to the router:
+"""GET /openapi.json and GET /docs against the real binary, and the
+document kept true to the router and to the server's real answers:
 
 - every route in worker/routes.c's table (test-only routes excluded) is in the
   document with the same method and template, and every operation of the
