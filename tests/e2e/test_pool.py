@@ -104,7 +104,7 @@ def test_queue_timeout_503_with_retry_after(db_url):
         assert r.status == 503
         assert r.json() == {"detail": "Service unavailable"}
         assert r.header("Retry-After") is not None
-        assert 0.25 <= waited < 1.5, waited
+        assert 0.25 <= waited < 2.0, waited
         for t in holders:
             t.join()
         # and the pool is fine afterwards
@@ -134,7 +134,7 @@ def test_postgres_stopped_then_started_recovers_without_restart(private_pg):
                 assert r.status == 503, r
                 assert r.json() == {"detail": "Service unavailable"}
                 assert r.header("Retry-After") is not None
-                assert time.time() - t0 < 1.0
+                assert time.time() - t0 < 1.5    # fails fast, not after queue_timeout
         finally:
             private_pg.start_server()
 
@@ -161,11 +161,13 @@ def test_client_disconnect_mid_request_leaks_no_connection(db_url, pg):
         for _ in range(10):
             _send_and_vanish(srv.port, "/__test/sleep_db?ms=300")
         # 10 x 300 ms on 2 connections drain in ~1.5 s; then both must be free again.
-        time.sleep(2.0)
+        assert wait_for(lambda: pg.psql("SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' "
+                                        f"AND datname = '{db_url.split('/')[3].split('?')[0]}' "
+                                        "AND pid <> pg_backend_pid()") == "0", 10)
         t0 = time.time()
-        res = parallel(2, lambda i: srv.req("GET", "/__test/sleep_db?ms=300", timeout=10))
+        res = parallel(2, lambda i: srv.req("GET", "/__test/sleep_db?ms=1000", timeout=10))
         assert [r.status for r in res] == [200, 200]
-        assert time.time() - t0 < 1.0      # ran side by side: two free connections
+        assert time.time() - t0 < 1.9      # side by side (one after the other is >= 2 s)
         assert pg.backends(db_url) <= 2
         active = pg.psql("SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' "
                          f"AND datname = '{db_url.split('/')[3].split('?')[0]}' "
