@@ -60,6 +60,10 @@ hasher_job *hasher_verify_dummy(hasher *h, const char *password, size_t len,
  * job whose callback has not run yet. The work itself is not interrupted. */
 void hasher_cancel(hasher *h, hasher_job *job);
 
+/* The argon2id string the dummy verify checks against (for tests: it must
+ * carry the same cost parameters as real hashes). */
+const char *hasher_dummy_hash(void);
+
 /* Jobs queued or running (for metrics and tests). */
 size_t hasher_pending(const hasher *h);
 
