@@ -89,6 +89,15 @@ on_claim(pool_tx *tx, const struct pool_res *res, void *arg)
 {
     struct op *op = arg;
     int rc = sql_rc(res);
+    if (pool_res_sqlstate_is(res, "57014") || pool_res_sqlstate_is(res, "55P03")) {
+        /* gave up waiting for the transaction that holds the key: it is
+         * still in progress (409), whatever it turns out to be */
+        pool_tx_rollback(tx);
+        struct idem_row *row = of_mem_calloc(op->m, sizeof(*row));
+        row->fingerprint = op->k->fingerprint;
+        op->begin_cb(OF_OK, IDEM_EXISTS, NULL, row, op->arg);
+        return;
+    }
     if (rc != OF_OK) {
         pool_tx_rollback(tx);
         op->begin_cb(rc == OF_UNAVAILABLE ? OF_UNAVAILABLE : OF_ERR, IDEM_FRESH, NULL, NULL, op->arg);

@@ -623,3 +623,32 @@ def test_worker_killed_mid_run_leaves_no_half_order_and_no_stuck_key(db_url, adm
         assert run_psql(db_url, f"SELECT count(*) FROM orders WHERE notes = '{note}'") == "1"
     finally:
         s.stop()
+
+
+def test_key_held_by_a_running_transaction_409_in_progress(db_url, user, cust, lamp):
+    """A key whose first request is still running: the repeat waits on the key
+    row; when it gives up (statement_timeout), it answers 409 in progress."""
+    s = Server(db_url=db_url, workers=1,
+               extra_cfg="rate_limit: { login_per_minute = 0; writes_per_minute = 0; };\n"
+                         "database: { statement_timeout = 1000; };")
+    s.start()
+    try:
+        key = "held-" + uniq()
+        body = {"customer_id": cust["id"], "items": [{"product_id": lamp["id"], "quantity": 1}]}
+        holder = subprocess.Popen(
+            ["psql", "-X", "-q", "-d", db_url, "-c",
+             "BEGIN; INSERT INTO idempotency_keys (user_id, route, key, fingerprint) VALUES "
+             f"({user[0]['id']}, 'POST /api/v1/orders', '{key}', 'whatever'); SELECT pg_sleep(4); ROLLBACK;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.7)
+        t0 = time.time()
+        r = post(s, user[1], body, key=key)
+        assert r.status == 409, r
+        assert r.json() == {"detail": "A request with this Idempotency-Key is in progress"}
+        assert 0.5 < time.time() - t0 < 3.5
+        holder.wait(10)
+        # the holder rolled back: the key is free and the request runs
+        r = post(s, user[1], body, key=key)
+        assert r.status == 201 and r.header("Idempotent-Replayed") is None, r
+    finally:
+        s.stop()
