@@ -14,6 +14,7 @@
  *       stored response    -> ROLLBACK, answer it again, replayed = true
  *       status NULL        -> ROLLBACK, rc OF_CONFLICT (409 "in progress";
  *                             cannot happen with the locking above, kept safe)
+ *   the claim gave up waiting (statement/lock timeout) -> 409 "in progress"
  *   op(tx)                  -- the service's writes, same transaction
  *   render(rc, result)      -- handler: outcome -> HTTP status + JSON text
  *   2xx or 409: UPDATE the key row with status + body; COMMIT
