@@ -222,8 +222,11 @@ set_cors_origin(struct wreq *q, struct evkeyvalq *in)
  * so their body bytes become the next request too. A proxy in front may frame
  * such a request differently (request smuggling), so refuse it and close the
  * connection, as nginx does. Likewise a Transfer-Encoding other than exactly
- * "chunked" (RFC 9112 6.3: 400 and close). (Content-Length together with
- * Transfer-Encoding evhttp already refuses with its own 400.) */
+ * "chunked" (RFC 9112 6.3: 400 and close), and a header name that is not a
+ * token. (Content-Length together with Transfer-Encoding evhttp already
+ * refuses with its own 400.) */
+#define TOKEN_CHARS "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
 static bool
 framing_ok(struct evhttp_request *ev, enum hdl_method m)
 {
@@ -232,6 +235,11 @@ framing_ok(struct evhttp_request *ev, enum hdl_method m)
     bool             body = false;
 
     for (h = evhttp_request_get_input_headers(ev)->tqh_first; h != NULL; h = h->next.tqe_next) {
+        /* "Transfer-Encoding : chunked" is no Transfer-Encoding to evhttp,
+         * but may be one to a proxy: RFC 9112 5.1 says 400 */
+        size_t klen = strlen(h->key);
+        if (klen == 0 || strspn(h->key, TOKEN_CHARS) != klen)
+            return false;
         if (strcasecmp(h->key, "Content-Length") == 0) {
             n_cl++;
             body = body || strcmp(h->value, "0") != 0;
