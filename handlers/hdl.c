@@ -184,7 +184,16 @@ form_decode(struct of_mem *m, const char *src, size_t len)
             out[o++] = ' ';
         } else if (src[i] == '%' && i + 2 < len && hexval(src[i + 1]) >= 0 &&
                    hexval(src[i + 2]) >= 0) {
-            out[o++] = (char)(hexval(src[i + 1]) * 16 + hexval(src[i + 2]));
+            char c = (char)(hexval(src[i + 1]) * 16 + hexval(src[i + 2]));
+            if (c == '\0') {
+                /* %00 would silently cut the value short ("page=1%00" read as
+                 * 1): U+FFFD, like the other bytes that are no text (3 bytes
+                 * in place of 3) */
+                memcpy(out + o, "\xef\xbf\xbd", 3);
+                o += 3;
+            } else {
+                out[o++] = c;
+            }
             i += 2;
         } else {
             out[o++] = src[i];
