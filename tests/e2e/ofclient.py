@@ -178,14 +178,38 @@ class Server:
         if sig is None:
             sig = signal.SIGTERM
         if self.proc is None or self.proc.poll() is not None:
+            self.check_sanitizers()
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(sig)
         try:
-            return self.proc.wait(timeout=timeout)
+            rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            return None
+            rc = None
+        self.check_sanitizers()
+        return rc
+
+    # An ASan/UBSan build (-DOF_SANITIZE=ON) writes its reports to stderr,
+    # which is this server's log: any report fails the test that stops it.
+    SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                       "runtime error:", "WARNING: ThreadSanitizer")
+
+    def sanitizer_report(self):
+        log = self.log()
+        for mark in self.SANITIZER_MARKS:
+            i = log.find(mark)
+            if i >= 0:
+                return log[max(0, i - 200):i + 6000]
+        return None
+
+    def check_sanitizers(self):
+        if getattr(self, "_sanitizers_checked", False):
+            return
+        self._sanitizers_checked = True
+        rep = self.sanitizer_report()
+        if rep:
+            raise AssertionError(f"sanitizer report in {self.log_path}:\n{rep}")
 
     def __enter__(self):
         return self.start()
@@ -236,3 +260,68 @@ def register_and_login(port, email, password="user-pass-123"):
     assert r.status == 201, r
     return r.json(), token_for(port, email, password)
 
+
+
+# ---- raw sockets (helper H9): hostile and slow clients ----
+
+def raw_exchange(port, data, timeout=3.0, half_close=False, host="127.0.0.1"):
+    """Send bytes as they are, then read until the server closes or stays
+    silent for `timeout` seconds. Returns (received bytes, closed_by_server)."""
+    so = socket.create_connection((host, port), timeout=timeout)
+    out = b""
+    closed = False
+    try:
+        try:
+            so.sendall(data)
+            if half_close:
+                so.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass   # the server may answer and close before reading it all
+        while True:
+            try:
+                d = so.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                closed = True
+                break
+            if not d:
+                closed = True
+                break
+            out += d
+    finally:
+        so.close()
+    return out, closed
+
+
+def parse_responses(data, head=False):
+    """Split raw bytes into Responses (Content-Length framing; a response
+    without one runs to the end, except after HEAD or for 1xx/204/304).
+    Raises ValueError on anything that is not a well-formed HTTP/1.x answer."""
+    out = []
+    while data:
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            raise ValueError(f"truncated response head: {data[:200]!r}")
+        lines = data[:end].decode("latin1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+            raise ValueError(f"bad status line: {lines[0]!r}")
+        status = int(parts[1])
+        headers = []
+        for ln in lines[1:]:
+            k, _, v = ln.partition(":")
+            headers.append((k.strip(), v.strip()))
+        rest = data[end + 4:]
+        cl = [v for k, v in headers if k.lower() == "content-length"]
+        if head or status in (204, 304) or status < 200:
+            n = 0
+        elif cl:
+            n = int(cl[0])
+        else:
+            n = len(rest)
+        if len(rest) < n:
+            raise ValueError(f"truncated body: want {n}, have {len(rest)}")
+        out.append(Response(status, headers, rest[:n]))
+        data = rest[n:]
+    return out
