@@ -295,6 +295,10 @@ cfg_redact_params(char *s, size_t cap)
             while (*e != '\0' && *e != ' ' && *e != '&' && *e != '\t')
                 e++;
         }
+        if ((size_t)(v - s) + sizeof(red) > cap) {
+            *v = '\0';   /* no room for the marker: cut the value off */
+            break;
+        }
         size_t tail = strlen(e);
         size_t need = (size_t)(v - s) + (sizeof(red) - 1) + tail + 1;
         if (need > cap)
@@ -306,15 +310,10 @@ cfg_redact_params(char *s, size_t cap)
     }
 }
 
-void
-cfg_redact_url(const char *url, char *out, size_t cap)
+/* Redact into out, which is large enough for the result (see below). */
+static void
+cfg_redact_full(const char *url, char *out, size_t cap)
 {
-    if (cap == 0)
-        return;
-    out[0] = '\0';
-    if (url == NULL)
-        return;
-
     const char *sep = strstr(url, "://");
     if (sep == NULL) {
         of_strlcpy(out, url, cap);
@@ -334,6 +333,28 @@ cfg_redact_url(const char *url, char *out, size_t cap)
         snprintf(out, cap, "%.*sREDACTED%s", (int)(colon + 1 - url), url, at);
     }
     cfg_redact_params(out, cap);
+}
+
+void
+cfg_redact_url(const char *url, char *out, size_t cap)
+{
+    if (cap == 0)
+        return;
+    out[0] = '\0';
+    if (url == NULL)
+        return;
+    /* Redact a full copy, then truncate: truncating first could leave the
+     * start of a password that no longer looks like one. Each "password="
+     * (9 bytes) grows by at most 8 ("REDACTED"), so 2 * len + 16 is enough. */
+    size_t len = strlen(url), big = 2 * len + 16;
+    char  *buf = malloc(big);
+    if (buf == NULL) {
+        of_strlcpy(out, "REDACTED", cap);
+        return;
+    }
+    cfg_redact_full(url, buf, big);
+    of_strlcpy(out, buf, cap);
+    free(buf);
 }
 
 /* ---- defaults and the file -------------------------------------------- */
@@ -773,7 +794,11 @@ cfg_dump_key(const struct of_cfg *cfg, const struct cfg_key *k, FILE *out)
     fprintf(out, "  %s = ", k->name);
     switch (k->kind) {
     case K_INT:  fprintf(out, "%d", *CFIELD(cfg, k, int)); break;
-    case K_LONG: fprintf(out, "%ldL", *CFIELD(cfg, k, long)); break;
+    case K_LONG: {
+        long v = *CFIELD(cfg, k, long);   /* libconfig needs L past 32 bits */
+        fprintf(out, v > INT32_MAX ? "%ldL" : "%ld", v);
+        break;
+    }
     case K_SIZE: fprintf(out, "%zu", *CFIELD(cfg, k, size_t)); break;
     case K_BOOL: fputs(*CFIELD(cfg, k, bool) ? "true" : "false", out); break;
     case K_MODE: fprintf(out, "\"%04o\"", (unsigned)*CFIELD(cfg, k, int)); break;

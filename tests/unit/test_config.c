@@ -443,6 +443,13 @@ test_redact_url_table(void **state)
         cfg_redact_url(t[i].in, out, sizeof(out));
         assert_string_equal(out, t[i].out);
     }
+    /* a buffer too small never leaks the secret, only truncates */
+    for (size_t cap = 1; cap < 40; cap++) {
+        char small[40];
+        cfg_redact_url("host=db password=s3cretvalue", small, cap);
+        assert_true(strlen(small) < cap);
+        assert_null(strstr(small, "password=s"));
+    }
 }
 
 static void
@@ -454,7 +461,7 @@ test_dump_redacts_and_round_trips(void **state)
     char         *text = NULL;
     size_t        len = 0;
 
-    write_cfg("server: { workers = 3; log_file = \"/tmp/a \\\"q\\\".log\"; unix_mode = \"0640\"; max_requests = 7; };\n"
+    write_cfg("server: { workers = 3; log_file = \"/tmp/a \\\"q\\\".log\"; unix_mode = \"0640\"; max_requests = 7; max_requests_jitter = 5000000000L; };\n"
               "cors: { allow_origins = [\"https://a.example\"]; };\n");
     setenv("ORDERFLOW_DATABASE_URL", "postgresql://app:hunter2-db-pass@db/of", 1);
     setenv("ORDERFLOW_JWT_SECRET", SECRET, 1);
@@ -479,6 +486,8 @@ test_dump_redacts_and_round_trips(void **state)
     assert_string_equal(again.server.log_file, "/tmp/a \"q\".log");
     assert_int_equal(again.server.unix_mode, 0640);
     assert_int_equal(again.server.max_requests, 7);
+    assert_true(again.server.max_requests_jitter == 5000000000L);
+    assert_non_null(strstr(text, "max_requests = 7;"));
     assert_int_equal(again.cors.n_origins, 1);
     assert_string_equal(again.database.url, "postgresql://app:REDACTED@db/of");
     assert_int_equal(again.server.n_forwarded_allow, 2);
