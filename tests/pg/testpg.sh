@@ -41,6 +41,11 @@ is_running() {
 
 start_server() {
     d=$1
+    if [ -f "$d/sockdir" ]; then           # a short socket dir in /tmp may be gone
+        s=$(cat "$d/sockdir")
+        mkdir -p "$s"
+        [ "$(id -u)" != 0 ] || chown postgres "$s"
+    fi
     as_owner "$PGBIN/pg_ctl" -D "$d/data" -l "$d/postgres.log" -w -t 60 -s start >/dev/null || {
         echo "testpg: postgres failed to start; log follows" >&2
         tail -n 30 "$d/postgres.log" >&2 || true
