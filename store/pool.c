@@ -1346,6 +1346,9 @@ pool_create(struct event_base *base, const struct cfg_database *cfg,
         if ((c->timer = evtimer_new(base, conn_on_timer, c)) == NULL)
             goto fail;
     }
+    for (size_t i = 0; i < nstmts; i++)
+        of_log_debug("statement %s: %s", stmts[i]->name,
+                     sql_is_plain_read(stmts[i]->sql) ? "plain read, grouped per loop pass" : "own round trip");
     if (p->url == NULL) {
         of_log_error("no database URL (database.url / ORDERFLOW_DATABASE_URL): every query fails");
         return p;
