@@ -337,7 +337,11 @@ arb_reaped(struct arbiter *a, int slot, int st)
     if (!asked && (!clean || !ever_ready)) {
         if (!clean)
             atomic_fetch_add(&a->sb->worker_restarts, 1);
-        bool boot = !ever_ready || (!clean && now - w->spawned_ns < ARB_BOOT_WINDOW_NS);
+        /* A worker killed from outside (SIGKILL not sent by our watchdog:
+         * an operator, a chaos test) after it was READY did not fail to boot,
+         * however young it was. */
+        bool outside = WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && !w->watchdog_killed;
+        bool boot = !ever_ready || (!clean && !outside && now - w->spawned_ns < ARB_BOOT_WINDOW_NS);
         if (boot) {
             a->boot_fails++;
             uint64_t d = ARB_BACKOFF_MIN_NS << (a->boot_fails - 1 < 5 ? a->boot_fails - 1 : 5);

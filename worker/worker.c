@@ -56,7 +56,7 @@ worker_exit(struct worker *w, int code)
 void
 worker_maybe_exit(struct worker *w)
 {
-    if (w->stopping && w->outstanding <= 0)
+    if (w->stopping && w->drained && w->outstanding <= 0)
         event_base_loopbreak(w->base);
 }
 
@@ -68,6 +68,16 @@ on_stop_timeout(evutil_socket_t fd, short what, void *arg)
     OF_UNUSED(what);
     of_log_warn("graceful_timeout reached with %ld requests in flight", w->outstanding);
     event_base_loopbreak(w->base);
+}
+
+static void
+on_drain_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    OF_UNUSED(fd);
+    OF_UNUSED(what);
+    w->drained = true;
+    worker_maybe_exit(w);
 }
 
 void
@@ -85,7 +95,8 @@ worker_begin_stop(struct worker *w, const char *why)
     struct timeval tv = { w->cfg->server.graceful_timeout, 0 };
     w->stop_timer = evtimer_new(w->base, on_stop_timeout, w);
     evtimer_add(w->stop_timer, &tv);
-    worker_maybe_exit(w);
+    struct timeval drain = { 0, 200000 };
+    event_base_once(w->base, -1, EV_TIMEOUT, on_drain_done, w, &drain);
 }
 
 static void

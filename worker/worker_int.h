@@ -34,6 +34,7 @@ struct worker {
     uint64_t                     handled;
     long                         outstanding; /* requests not yet fully answered */
     bool                         stopping;
+    bool                         drained;
     /* Access log lines of one loop pass, written together by one deferred
      * event after the pass: one write(2) per pass, not per request. */
     char                         alog[65536];
