@@ -400,6 +400,11 @@ def test_failover_no_lost_writes(new_db, psql):
               f"{sorted(set(str(s) for _, s in failed))}")
 
         assert before_kill >= 10, "the load loop did not get going"
+        # Both instances took writes (round robin) before A died.
+        for inst in (a, b):
+            served = [line for line in inst.log_lines() if line.get("msg") == "access"
+                      and line.get("route") == "/api/v1/products" and line.get("status") == 201]
+            assert served, f"instance on port {inst.port} served no write"
         assert len(after_kill) >= 10, "too few writes after the kill"
         # nginx sends everything to B once A is gone.
         assert all(st == 201 for _, st, _ in after_kill), \
