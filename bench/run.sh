@@ -303,14 +303,48 @@ done
 
 # ---------------------------------------------------------------- measuring
 rss_of() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
-cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 TICKS=$(getconf CLK_TCK)
+PG_PM=$(head -n 1 "$TMP/pg/data/postmaster.pid")
+# CPU snapshot, in seconds: wall, whole machine busy, PostgreSQL (postmaster,
+# its live children and the ones it reaped), this shell's reaped children
+# (wrk, pgbench: `times` must run in this shell, not in the $(snap) subshell),
+# then each process of $SNAP_PIDS (the server's workers, or nginx's).
+SNAP_PIDS=$WORKERS
+snap() {
+    pgkids=$(ps -o pid= --ppid "$PG_PM" | tr -s ' \n' ' ')
+    {
+        cat /proc/uptime
+        awk '/^cpu / { print "busy", $2 + $3 + $4 + $7 + $8 }' /proc/stat
+        awk '{ print "pgself", $14 + $15 + $16 + $17 }' "/proc/$PG_PM/stat"
+        for p in $pgkids; do awk '{ print "pgkid", $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true; done
+        awk 'NR == 2 { print "client", $1, $2 }' "$TMP/times"
+        for w in $SNAP_PIDS; do awk '{ print "worker", $14 + $15 }' "/proc/$w/stat" 2>/dev/null || echo "worker 0"; done
+    } | awk -v t="$TICKS" '
+        NR == 1 { wall = $1; next }
+        $1 == "busy" { busy = $2 / t } $1 == "pgself" || $1 == "pgkid" { pg += $2 / t }
+        $1 == "client" { for (i = 2; i <= 3; i++) { split($i, a, "m"); sub(/s$/, "", a[2]); cl += a[1] * 60 + a[2] } }
+        $1 == "worker" { w = w " " $2 / t }
+        END { printf "%.2f %.2f %.2f %.2f%s\n", wall, busy, pg, cl, w }'
+}
+# cpu_line BEFORE AFTER -> "wall busy pg client w1/w2/..." (differences)
+cpu_line() {
+    echo "$1 | $2" | awk '{ n = 0; while ($(n + 1) != "|") n++;
+        printf "%.1f %.1f %.1f %.1f ", $(n + 2) - $1, $(n + 3) - $2, $(n + 4) - $3, $(n + 5) - $4;
+        s = ""; for (i = 5; i <= n; i++) s = s sprintf("%s%.1f", i > 5 ? "/" : "", $(n + 1 + i) - $i);
+        print (s == "" ? "-" : s) }'
+}
 for w in $WORKERS; do
     echo "$w $(rss_of "$w")" >> "$TMP/rss_idle"
 done
 SERVER_REQS=$PROBES
 LOAD_BEFORE=$(cut -d ' ' -f 1-3 /proc/loadavg)
 RUNID=$(date +%s)-$$
+
+# Before each measured run: vacuum and checkpoint what the previous runs wrote,
+# so their background work (autovacuum, checkpoints) does not land in this one.
+settle() {
+    psql -XqAt -c "VACUUM (ANALYZE)" -c "CHECKPOINT" >/dev/null 2>&1 || log "settle: vacuum failed"
+}
 
 # field NAME FILE -> value of NAME=... on the BENCH line
 field() {
@@ -330,21 +364,19 @@ wrk_run() {
     export BENCH_RUN_ID="$RUNID-$name-w"
     run_bounded $((WARM + 20)) wrk -t1 -c$CONNS -d"${WARM}s" -s "$script" "$url" >"$TMP/$name.warm.out" 2>&1 ||
         die "wrk warm-up $name failed: $(tail -n 3 "$TMP/$name.warm.out")"
-    cpu0=""
-    for w in $WORKERS; do cpu0="$cpu0 $(cpu_of "$w")"; done
+    settle
+    times > "$TMP/times"
+    cpu0=$(snap)
     export BENCH_RUN_ID="$RUNID-$name"
     run_bounded $((DUR + 20)) wrk -t1 -c$CONNS -d"${DUR}s" -s "$script" "$url" >"$TMP/$name.out" 2>&1 ||
         die "wrk $name failed: $(tail -n 3 "$TMP/$name.out")"
-    cpu1=""
-    for w in $WORKERS; do cpu1="$cpu1 $(cpu_of "$w")"; done
+    times > "$TMP/times"
+    cpu1=$(snap)
     f="$TMP/$name.out"
     [ -n "$(field rps "$f")" ] || die "wrk $name printed no result: $(tail -n 5 "$f")"
     echo "$(field rps "$f") $(field p50_us "$f") $(field p99_us "$f") $(field requests "$f")" \
          "$(field non2xx "$f") $(field sockerr "$f")" > "$TMP/$name.res"
-    # worker CPU seconds during the measured run, one per worker
-    echo "$cpu0" "|" "$cpu1" | awk -v t="$TICKS" '{ n = 0; while ($(n + 1) != "|") n++;
-        s = ""; for (i = 1; i <= n; i++) s = s sprintf("%s%.1f", i > 1 ? " / " : "", ($(n + 1 + i) - $i) / t);
-        print s }' > "$TMP/$name.cpu"
+    cpu_line "$cpu0" "$cpu1" > "$TMP/$name.cpu"
     case "$url" in
         "$BASE/"*) SERVER_REQS=$((SERVER_REQS + $(field requests "$TMP/$name.warm.out") + $(field requests "$f"))) ;;
     esac
@@ -361,10 +393,15 @@ pgb_run() {
     run_bounded $((WARM + 30)) pgbench -n -M "$mode" -c "$PGCLIENTS" -j 1 -T "$WARM" "$@" \
         -f "$pgb" >"$TMP/$name.warm.out" 2>&1 ||
         die "pgbench warm-up $name failed: $(grep -m 3 -i error "$TMP/$name.warm.out")"
+    settle
+    times > "$TMP/times"
+    cpu0=$(snap)
     run_bounded $((DUR + 30)) pgbench -n -M "$mode" -c "$PGCLIENTS" -j 1 -T "$DUR" "$@" \
         --log --log-prefix="$TMP/$name.log" --sampling-rate=0.05 \
         -f "$pgb" >"$TMP/$name.out" 2>&1 ||
         die "pgbench $name failed: $(grep -m 3 -i error "$TMP/$name.out")"
+    times > "$TMP/times"
+    cpu_line "$cpu0" "$(snap)" > "$TMP/$name.cpu"
     f="$TMP/$name.out"
     tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$f")
     n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$f")
@@ -389,7 +426,9 @@ total=$(( 10 * (DUR + WARM) ))
 log "measuring: 10 runs of ${WARM}s warm-up + ${DUR}s (about ${total}s)"
 
 log "nginx return 200 / GET /health"
+SNAP_PIDS=$(ps -o pid= --ppid "$NGINX_PID" | tr -s ' \n' ' ')
 wrk_run nginx "http://127.0.0.1:$NGINX_PORT/"
+SNAP_PIDS=$WORKERS
 wrk_run health "$BASE/health"
 
 log "GET /api/v1/products/{id}"
@@ -508,9 +547,28 @@ NW=$(echo "$WORKERS" | wc -w)
     row '`POST /api/v1/transfers` (100 accounts, new Idempotency-Key)' transfer \
         'pgbench -M prepared: same statements + round trips' transfer_ref 0.6
     echo
-    echo "Worker CPU seconds during each measured run (one figure per worker):"
-    for n in health product_get product_list order_create transfer; do
-        [ -f "$TMP/$n.cpu" ] && echo "$n $(cat "$TMP/$n.cpu")" | awk '{ $1 = "`" $1 "`:"; print "- " $0 }'
+    echo "Where the CPU went during each measured run, in CPU-seconds (the machine has $NCPU per"
+    echo "second of wall time; \"others\" is every process this run did not start), and the CPU"
+    echo "cost of one request (µs, all parts together): less noisy than req/s on a shared machine."
+    echo
+    echo "| run | wall s | machine busy | server workers (each) | PostgreSQL | wrk / pgbench | others | µs CPU / request |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for n in nginx health product_get_ref product_get product_list_ref product_list \
+             order_create_ref order_create transfer_ref transfer; do
+        [ -f "$TMP/$n.cpu" ] || continue
+        read -r c_wall c_busy c_pg c_cl c_w < "$TMP/$n.cpu"
+        read -r _ _ _ c_n _ < "$TMP/$n.res"
+        c_ws=$(echo "$c_w" | awk -F/ '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.1f", s }')
+        c_oth=$(awk -v b="$c_busy" -v p="$c_pg" -v c="$c_cl" -v w="$c_ws" \
+                'BEGIN { o = b - p - c - w; printf "%.1f", o < 0 ? 0 : o }')
+        c_us=$(awk -v n="$c_n" -v p="$c_pg" -v c="$c_cl" -v w="$c_ws" \
+               'BEGIN { if (n > 0) printf "%.0f", (p + c + w) * 1e6 / n; else print "-" }')
+        case $n in
+            nginx) c_w="nginx: $c_w" ;;
+            *_ref) c_w="-" ;;
+        esac
+        printf '| %s | %s | %s | %s (%s) | %s | %s | %s | %s |\n' "$n" "$c_wall" "$c_busy" "$c_ws" "$c_w" \
+            "$c_pg" "$c_cl" "$c_oth" "$c_us"
     done
     echo
     echo "| worker PID | RSS idle (KiB) | RSS after $SERVER_REQS requests (KiB) |"
