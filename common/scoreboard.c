@@ -74,6 +74,7 @@ void
 of_sb_retire(struct of_scoreboard *sb, int slot)
 {
     struct of_sb_slot *s = &sb->slots[slot];
+    atomic_fetch_add(&sb->retire_seq, 1);
     for (int r = 0; r < OF_SB_MAX_ROUTES; r++) {
         struct of_sb_route *from = &s->routes[r], *to = &sb->retired[r];
         for (int m = 0; m < OF_SB_N_METHODS; m++)
@@ -84,6 +85,7 @@ of_sb_retire(struct of_scoreboard *sb, int slot)
         atomic_fetch_add(&to->sum_us, atomic_load(&from->sum_us));
     }
     memset((void *)s, 0, sizeof(*s));
+    atomic_fetch_add(&sb->retire_seq, 1);
 }
 
 uint64_t

@@ -57,6 +57,9 @@ struct of_scoreboard {
     _Atomic int64_t  start_time;         /* unix seconds */
     _Atomic uint64_t worker_restarts;    /* workers replaced after death or timeout */
     _Atomic int      workers_target;
+    /* Odd while the master folds a dead worker into retired[]: readers that
+     * sum slots + retired retry when it changed under them (a seqlock). */
+    _Atomic uint32_t retire_seq;
     /* Counters of workers that have exited, so totals do not go backwards. */
     struct of_sb_route retired[OF_SB_MAX_ROUTES];
     struct of_sb_slot slots[OF_SB_MAX_WORKERS];

@@ -1,9 +1,9 @@
 /*
  * metrics.c -- see metrics.h. One pass sums the scoreboard into a private
  * copy (per route: counts by method and status, histogram buckets, sum),
- * a second pass prints it. Retired counters are read after the live slots:
- * a worker being retired at that moment is then at worst counted twice for
- * one scrape, never missed.
+ * a second pass prints it. The master folds a dead worker's counters into
+ * retired[] under a sequence counter; the sum is retaken when a retire ran
+ * during it, so a worker is never counted twice nor missed.
  */
 #include "worker/metrics.h"
 #include "worker/router.h"
@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/socket.h>
 
 struct route_sum {
@@ -84,7 +85,7 @@ add_route(struct route_sum *to, struct of_sb_route *from)
 }
 
 static void
-collect(struct of_scoreboard *sb, size_t nroutes, struct sums *s)
+collect_once(struct of_scoreboard *sb, size_t nroutes, struct sums *s)
 {
     for (int i = 0; i < OF_SB_MAX_WORKERS; i++) {
         struct of_sb_slot *slot = &sb->slots[i];
@@ -102,6 +103,23 @@ collect(struct of_scoreboard *sb, size_t nroutes, struct sums *s)
     }
     for (size_t r = 0; r <= nroutes; r++)
         add_route(&s->routes[r], &sb->retired[r]);
+}
+
+static void
+collect(struct of_scoreboard *sb, size_t nroutes, struct sums *s)
+{
+    for (int tries = 0; tries < 1000; tries++) {
+        uint32_t before = atomic_load(&sb->retire_seq);
+        if (before & 1u) {
+            sched_yield();     /* a retire is half done: let the master finish */
+            continue;
+        }
+        memset(s, 0, sizeof(*s));
+        collect_once(sb, nroutes, s);
+        if (atomic_load(&sb->retire_seq) == before)
+            return;
+    }
+    /* the master kept retiring for 1000 rounds: answer with the last sum */
 }
 
 /* Several route ids share a template (GET and PATCH /api/v1/products/{id});
