@@ -3,7 +3,7 @@
 #
 #   bench/run.sh           10 s per run after a 2 s warm-up (about 2.5 minutes)
 #   bench/run.sh --quick   2 s per run after a 1 s warm-up (a smoke check)
-#   bench/run.sh --perf    as the full run, plus `perf record -g` of the workers
+#   bench/run.sh --perf    also `perf record` the workers (combines with --quick)
 #                          during the product read (report in the results)
 #
 # In one invocation, against one throwaway PostgreSQL 15 (tests/pg/testpg.sh),
@@ -33,16 +33,16 @@
 # shellcheck disable=SC2016  # markdown backquotes in single quotes
 set -eu
 
-usage() { echo "usage: bench/run.sh [--quick | --perf]" >&2; exit 2; }
+usage() { echo "usage: bench/run.sh [--quick] [--perf]" >&2; exit 2; }
 QUICK=0
 PERF=0
-[ $# -le 1 ] || usage
-case "${1:-}" in
-    --quick) QUICK=1 ;;
-    --perf)  PERF=1 ;;
-    "")      ;;
-    *)       usage ;;
-esac
+for arg in "$@"; do
+    case "$arg" in
+        --quick) QUICK=1 ;;
+        --perf)  PERF=1 ;;
+        *)       usage ;;
+    esac
+done
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd -P)
@@ -352,6 +352,29 @@ field() {
                    END { print v }' "$2"
 }
 
+# --perf: sample the workers for a few seconds of the measured product read.
+PERF_RUN=""
+if [ "$PERF" = 1 ]; then PERF_RUN=product_get; fi
+perf_start() {
+    pids=$(echo "$WORKERS" | tr -s ' ' ',' | sed 's/^,//; s/,$//')
+    secs=$((DUR > 6 ? 5 : (DUR + 1) / 2))
+    ( sleep 1; exec perf record -q -o "$TMP/perf.data" -p "$pids" -- sleep "$secs" ) \
+        >"$TMP/perf.log" 2>&1 &
+    PERF_PID=$!
+}
+perf_stop() {
+    [ -n "$PERF_PID" ] || return 0
+    wait "$PERF_PID" || true
+    PERF_PID=""
+    {
+        perf report -i "$TMP/perf.data" --no-children --sort dso --stdio -q 2>/dev/null |
+            grep -v '^$' | head -n 10
+        echo
+        perf report -i "$TMP/perf.data" --no-children --sort dso,sym --stdio -q 2>/dev/null |
+            grep -v '^$' | head -n 30
+    } > "$TMP/perf.txt" || true
+}
+
 # wrk_run NAME URL [LUA]: warm-up, then the measured run; result in $TMP/NAME.res
 # as "rps p50_us p99_us requests non2xx sockerr".
 wrk_run() {
@@ -367,6 +390,7 @@ wrk_run() {
     settle
     times > "$TMP/times"
     cpu0=$(snap)
+    [ "$name" != "$PERF_RUN" ] || perf_start
     export BENCH_RUN_ID="$RUNID-$name"
     run_bounded $((DUR + 20)) wrk -t1 -c$CONNS -d"${DUR}s" -s "$script" "$url" >"$TMP/$name.out" 2>&1 ||
         die "wrk $name failed: $(tail -n 3 "$TMP/$name.out")"
@@ -414,14 +438,6 @@ pgb_run() {
     echo "$tps $pct $n ${failed:-0} -" > "$TMP/$name.res"
 }
 
-perf_stop() {
-    [ -n "$PERF_PID" ] || return 0
-    wait "$PERF_PID" || true
-    PERF_PID=""
-    perf report -i "$TMP/perf.data" --no-children --percent-limit 1.5 --stdio -g none \
-        --sort dso,symbol 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 30 > "$TMP/perf.txt" || true
-}
-
 total=$(( 10 * (DUR + WARM) ))
 log "measuring: 10 runs of ${WARM}s warm-up + ${DUR}s (about ${total}s)"
 
@@ -434,13 +450,6 @@ wrk_run health "$BASE/health"
 log "GET /api/v1/products/{id}"
 if [ "$(cat "$TMP/product_get_ref.pgstate")" = ok ]; then
     pgb_run product_get prepared -D nproducts=$NPRODUCTS
-fi
-if [ "$PERF" = 1 ]; then
-    # start perf once the measured run (after the warm-up) is under way
-    ( sleep $((WARM + 1)); pids=$(echo "$WORKERS" | tr -s ' ' ',' | sed 's/^,//; s/,$//');
-      exec perf record -q -o "$TMP/perf.data" -p "$pids" -- sleep "$((DUR > 6 ? 5 : DUR / 2 + 1))" \
-          >"$TMP/perf.log" 2>&1 ) &
-    PERF_PID=$!
 fi
 wrk_run product_get "$BASE/api/v1/products/1" product_get.lua
 perf_stop
@@ -522,8 +531,8 @@ COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT+dirty"
 CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 MODE="bench/run.sh"
-[ "$QUICK" = 1 ] && MODE="bench/run.sh --quick"
-[ "$PERF" = 1 ] && MODE="bench/run.sh --perf"
+if [ "$QUICK" = 1 ]; then MODE="$MODE --quick"; fi
+if [ "$PERF" = 1 ]; then MODE="$MODE --perf"; fi
 NW=$(echo "$WORKERS" | wc -w)
 
 {
@@ -581,7 +590,7 @@ NW=$(echo "$WORKERS" | wc -w)
     [ "$ERRLINES" = 0 ] || echo "The server logged $ERRLINES error lines."
     if [ -s "$TMP/perf.txt" ]; then
         echo
-        echo "perf (workers, product read, self time, top symbols):"
+        echo "perf record of the workers during the product read (self time by library, then by symbol):"
         echo '```'
         cat "$TMP/perf.txt"
         echo '```'
