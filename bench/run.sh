@@ -3,8 +3,8 @@
 #
 #   bench/run.sh           10 s per run after a 2 s warm-up (about 2.5 minutes)
 #   bench/run.sh --quick   2 s per run after a 1 s warm-up (a smoke check)
-#   bench/run.sh --perf    also `perf record` the workers (combines with --quick)
-#                          during the product read (report in the results)
+#   bench/run.sh --perf    also `perf record` the workers during the product read
+#                          (report in the results; combines with --quick)
 #
 # In one invocation, against one throwaway PostgreSQL 15 (tests/pg/testpg.sh),
 # with the server built from this tree (Release) at its default config
