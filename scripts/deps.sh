@@ -24,6 +24,10 @@ for p in $want; do
         missing="$missing $p"
     fi
 done
+# npm fetches Swagger UI (swagger-ui-dist) at build time for GET /docs. Any
+# npm will do: Debian's is installed only when none is on the PATH (a NodeSource
+# node, say, conflicts with Debian's npm package).
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 
 echo "deps: installing$missing" >&2
