@@ -88,16 +88,23 @@ def test_pool_size_2_many_concurrent_requests_all_succeed(db_url, product_id, pg
         assert pg.backends(db_url) <= 2
 
 
-def test_queue_timeout_503_with_retry_after(db_url):
+def sleeping_backends(pg, db_url):
+    db = db_url.split("/")[3].split("?")[0]
+    return int(pg.psql("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                       f"AND datname = '{db}' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()"))
+
+
+def test_queue_timeout_503_with_retry_after(db_url, pg):
     with Server(db_url=db_url, workers=1, extra_cfg=pool_cfg(size=2, queue_ms=300)) as srv:
         assert ready_when_up(srv)
         if not sleep_route_available(srv):
             pytest.skip("binary built without OF_TEST_ROUTES")
-        holders = [threading.Thread(target=srv.req, args=("GET", "/__test/sleep_db?ms=2000"),
+        holders = [threading.Thread(target=srv.req, args=("GET", "/__test/sleep_db?ms=3000"),
                                     kwargs={"timeout": 10}) for _ in range(2)]
         for t in holders:
             t.start()
-        time.sleep(0.3)
+        # both connections really busy before the probe
+        assert wait_for(lambda: sleeping_backends(pg, db_url) == 2, 5)
         t0 = time.time()
         r = srv.req("GET", "/__test/sleep_db?ms=1", timeout=10)
         waited = time.time() - t0
