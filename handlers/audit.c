@@ -19,8 +19,9 @@ struct ctx {
 };
 
 static json_t *
-entry_json(const struct audit_entry *e)
+entry_json(const void *item)
 {
+    const struct audit_entry *e = item;
     json_t *details = e->details != NULL ? json_loads(e->details, 0, NULL) : NULL;
     if (details == NULL)
         details = json_object();
@@ -37,14 +38,8 @@ static void
 listed(int rc, const struct audit_list *l, void *arg)
 {
     struct ctx *c = arg;
-    if (rc != OF_OK) {
-        hdl_reply_rc(c->r, rc);
-        return;
-    }
-    json_t *items = json_array();
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(items, entry_json(&l->items[i]));
-    hdl_reply_json(c->r, 200, hdl_page(items, c->page, c->page_size, l->total));
+    hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), entry_json,
+                   c->page, c->page_size, l ? l->total : 0);
 }
 
 void

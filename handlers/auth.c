@@ -174,18 +174,18 @@ struct page_ctx {
     int64_t         page, page_size;
 };
 
+static json_t *
+user_item_json(const void *item)
+{
+    return hdl_user_json(item);
+}
+
 static void
 users_listed(int rc, const struct user_list *l, void *arg)
 {
     struct page_ctx *c = arg;
-    if (rc != OF_OK) {
-        hdl_reply_rc(c->r, rc);
-        return;
-    }
-    json_t *items = json_array();
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(items, hdl_user_json(&l->items[i]));
-    hdl_reply_json(c->r, 200, hdl_page(items, c->page, c->page_size, l->total));
+    hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), user_item_json,
+                   c->page, c->page_size, l ? l->total : 0);
 }
 
 void
@@ -222,15 +222,6 @@ role_set(int rc, const struct user *u, void *arg)
     }
 }
 
-static struct audit_ctx *
-audit_of(struct hdl_req *r)
-{
-    struct audit_ctx *a = of_mem_alloc(r->mem, sizeof(*a));
-    a->actor_id = r->who.user_id;
-    a->request_id = r->request_id;
-    return a;
-}
-
 void
 hdl_users_patch(struct hdl_req *r)
 {
@@ -252,7 +243,7 @@ hdl_users_patch(struct hdl_req *r)
         hdl_reply_verrs(r, &v);
         return;
     }
-    auth_svc_set_role(r->svc->auth, r->mem, audit_of(r), r->ids[0], role, role_set, r);
+    auth_svc_set_role(r->svc->auth, r->mem, hdl_audit(r), r->ids[0], role, role_set, r);
 }
 
 static void
@@ -270,5 +261,5 @@ user_deleted(int rc, void *arg)
 void
 hdl_users_delete(struct hdl_req *r)
 {
-    auth_svc_delete(r->svc->auth, r->mem, audit_of(r), r->ids[0], user_deleted, r);
+    auth_svc_delete(r->svc->auth, r->mem, hdl_audit(r), r->ids[0], user_deleted, r);
 }

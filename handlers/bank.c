@@ -20,8 +20,9 @@
 #define TRANSFER_ROUTE "POST /api/v1/transfers"
 
 static json_t *
-account_json(const struct bank_account *a)
+account_json(const void *item)
 {
+    const struct bank_account *a = item;
     json_t *owner = a->owner_id > 0 ? json_integer((json_int_t)a->owner_id) : json_null();
     return json_pack("{s:I,s:s,s:o,s:o,s:s}", "id", (json_int_t)a->id, "name", a->name,
                      "balance", hdl_money(a->balance), "owner_id", owner,
@@ -29,8 +30,9 @@ account_json(const struct bank_account *a)
 }
 
 static json_t *
-transfer_json(const struct transfer *t)
+transfer_json(const void *item)
 {
+    const struct transfer *t = item;
     return json_pack("{s:I,s:I,s:I,s:o,s:s}", "id", (json_int_t)t->id,
                      "from_account_id", (json_int_t)t->from_account_id,
                      "to_account_id", (json_int_t)t->to_account_id,
@@ -136,14 +138,8 @@ static void
 listed(int rc, const struct bank_account_list *l, void *arg)
 {
     struct ctx *c = arg;
-    if (rc != OF_OK) {
-        hdl_reply_rc(c->r, rc);
-        return;
-    }
-    json_t *items = json_array();
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(items, account_json(&l->items[i]));
-    hdl_reply_json(c->r, 200, hdl_page(items, c->page, c->page_size, l->total));
+    hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), account_json,
+                   c->page, c->page_size, l ? l->total : 0);
 }
 
 void
@@ -165,14 +161,8 @@ history(int rc, const struct transfer_list *l, void *arg)
         not_found(c->r, c->r->ids[0]);
         return;
     }
-    if (rc != OF_OK) {
-        hdl_reply_rc(c->r, rc);
-        return;
-    }
-    json_t *items = json_array();
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(items, transfer_json(&l->items[i]));
-    hdl_reply_json(c->r, 200, hdl_page(items, c->page, c->page_size, l->total));
+    hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), transfer_json,
+                   c->page, c->page_size, l ? l->total : 0);
 }
 
 void

@@ -11,8 +11,9 @@
 #include <string.h>
 
 static json_t *
-customer_json(const struct customer *c)
+customer_json(const void *item)
 {
+    const struct customer *c = item;
     return json_pack("{s:I,s:s,s:s,s:s,s:b,s:s}", "id", (json_int_t)c->id, "name", c->name,
                      "email", c->email, "tier", rules_tier_name(c->tier),
                      "is_active", c->is_active, "created_at", c->created_at);
@@ -63,14 +64,8 @@ static void
 listed(int rc, const struct customer_list *l, void *arg)
 {
     struct ctx *c = arg;
-    if (rc != OF_OK) {
-        hdl_reply_rc(c->r, rc);
-        return;
-    }
-    json_t *items = json_array();
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(items, customer_json(&l->items[i]));
-    hdl_reply_json(c->r, 200, hdl_page(items, c->page, c->page_size, l->total));
+    hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), customer_json,
+                   c->page, c->page_size, l ? l->total : 0);
 }
 
 void

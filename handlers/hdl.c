@@ -326,6 +326,29 @@ hdl_page(json_t *items, int64_t page, int64_t page_size, int64_t total)
                      "total_pages", (json_int_t)pages);
 }
 
+void
+hdl_reply_page(struct hdl_req *r, int rc, const void *items, size_t n, size_t item_size,
+               hdl_render_fn render, int64_t page, int64_t page_size, int64_t total)
+{
+    if (rc != OF_OK) {
+        hdl_reply_rc(r, rc);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, render((const char *)items + i * item_size));
+    hdl_reply_json(r, 200, hdl_page(arr, page, page_size, total));
+}
+
+struct audit_ctx *
+hdl_audit(struct hdl_req *r)
+{
+    struct audit_ctx *a = of_mem_alloc(r->mem, sizeof(*a));
+    a->actor_id = r->who.user_id;
+    a->request_id = r->request_id;
+    return a;
+}
+
 json_t *
 hdl_money(int64_t cents)
 {

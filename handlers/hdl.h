@@ -21,6 +21,7 @@
 
 #include "common/mem.h"
 #include "domain/verr.h"
+#include "domain/user.h"
 
 enum hdl_method { HDL_GET = 1, HDL_POST = 2, HDL_PUT = 4, HDL_PATCH = 8, HDL_DELETE = 16,
                   HDL_HEAD = 32, HDL_OPTIONS = 64 };
@@ -121,6 +122,16 @@ enum hdl_field hdl_field_money(json_t *body, const char *key, bool required, str
  * items, idx (for array members; idx < 0 means no array). */
 enum hdl_field hdl_value_int(json_t *j, struct of_verrs *v, const char *arr, int idx,
                              const char *key, int64_t *out);
+
+/* Renders one item of a list (items are passed as const void *). */
+typedef json_t *(*hdl_render_fn)(const void *item);
+/* Answers a list callback: rc != OF_OK → its error; else 200 with the paged
+ * envelope of n items of item_size bytes, each rendered by render. */
+void hdl_reply_page(struct hdl_req *r, int rc, const void *items, size_t n, size_t item_size,
+                    hdl_render_fn render, int64_t page, int64_t page_size, int64_t total);
+
+/* Who writes, under which request id: for the audit row of an admin write. */
+struct audit_ctx *hdl_audit(struct hdl_req *r);
 
 /* Money as API.md sends it: "19.99". */
 json_t *hdl_money(int64_t cents);

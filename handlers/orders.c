@@ -14,8 +14,9 @@
 #define ORDERS_ROUTE "POST /api/v1/orders"
 
 static json_t *
-order_json(const struct order *o)
+order_json(const void *item)
 {
+    const struct order *o = item;
     json_t *items = json_array();
     for (size_t i = 0; i < o->n_items; i++) {
         const struct order_item *it = &o->items[i];
@@ -214,14 +215,8 @@ static void
 listed(int rc, const struct order_list *l, void *arg)
 {
     struct ctx *c = arg;
-    if (rc != OF_OK) {
-        hdl_reply_rc(c->r, rc);
-        return;
-    }
-    json_t *items = json_array();
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(items, order_json(&l->items[i]));
-    hdl_reply_json(c->r, 200, hdl_page(items, c->page, c->page_size, l->total));
+    hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), order_json,
+                   c->page, c->page_size, l ? l->total : 0);
 }
 
 void
@@ -255,15 +250,6 @@ hdl_orders_list(struct hdl_req *r)
 }
 
 /* ---- writes ---- */
-
-static struct audit_ctx *
-audit_of(struct hdl_req *r)
-{
-    struct audit_ctx *a = of_mem_alloc(r->mem, sizeof(*a));
-    a->actor_id = r->who.user_id;
-    a->request_id = r->request_id;
-    return a;
-}
 
 static void
 transitioned(int rc, const struct order *o, enum rules_status current, void *arg)
@@ -305,7 +291,7 @@ hdl_orders_status(struct hdl_req *r)
         return;
     }
     order_svc_transition(r->svc->orders, r->mem, r->ids[0], c->to, r->who.user_id, is_admin(r),
-                         audit_of(r), transitioned, c);
+                         hdl_audit(r), transitioned, c);
 }
 
 static void
@@ -323,5 +309,5 @@ deleted(int rc, void *arg)
 void
 hdl_orders_delete(struct hdl_req *r)
 {
-    order_svc_delete(r->svc->orders, r->mem, r->ids[0], audit_of(r), deleted, r);
+    order_svc_delete(r->svc->orders, r->mem, r->ids[0], hdl_audit(r), deleted, r);
 }

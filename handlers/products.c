@@ -10,8 +10,9 @@
 #include <string.h>
 
 static json_t *
-product_json(const struct product *p)
+product_json(const void *item)
 {
+    const struct product *p = item;
     return json_pack("{s:I,s:s,s:o,s:b,s:s,s:s}", "id", (json_int_t)p->id, "name", p->name,
                      "price", hdl_money(p->price), "in_stock", p->in_stock,
                      "created_at", p->created_at, "updated_at", p->updated_at);
@@ -38,15 +39,6 @@ ctx_new(struct hdl_req *r)
     return c;
 }
 
-static struct audit_ctx *
-audit_of(struct hdl_req *r)
-{
-    struct audit_ctx *a = of_mem_alloc(r->mem, sizeof(*a));
-    a->actor_id = r->who.user_id;
-    a->request_id = r->request_id;
-    return a;
-}
-
 /* ---- reads ---- */
 
 static void
@@ -71,14 +63,8 @@ static void
 listed(int rc, const struct product_list *l, void *arg)
 {
     struct ctx *c = arg;
-    if (rc != OF_OK) {
-        hdl_reply_rc(c->r, rc);
-        return;
-    }
-    json_t *items = json_array();
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(items, product_json(&l->items[i]));
-    hdl_reply_json(c->r, 200, hdl_page(items, c->page, c->page_size, l->total));
+    hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), product_json,
+                   c->page, c->page_size, l ? l->total : 0);
 }
 
 void
@@ -152,7 +138,7 @@ hdl_products_create(struct hdl_req *r)
         return;
     struct ctx *c = ctx_new(r);
     parse_input(body, c, &in);
-    product_svc_insert(r->svc->products, r->mem, &in, audit_of(r), &c->v, created, c);
+    product_svc_insert(r->svc->products, r->mem, &in, hdl_audit(r), &c->v, created, c);
 }
 
 void
@@ -164,7 +150,7 @@ hdl_products_patch(struct hdl_req *r)
         return;
     struct ctx *c = ctx_new(r);
     parse_input(body, c, &in);
-    product_svc_update(r->svc->products, r->mem, r->ids[0], &in, audit_of(r), &c->v, updated, c);
+    product_svc_update(r->svc->products, r->mem, r->ids[0], &in, hdl_audit(r), &c->v, updated, c);
 }
 
 static void
@@ -182,5 +168,5 @@ deleted(int rc, void *arg)
 void
 hdl_products_delete(struct hdl_req *r)
 {
-    product_svc_delete(r->svc->products, r->mem, r->ids[0], audit_of(r), deleted, r);
+    product_svc_delete(r->svc->products, r->mem, r->ids[0], hdl_audit(r), deleted, r);
 }
