@@ -254,6 +254,41 @@ framing_ok(struct evhttp_request *ev, enum hdl_method m)
     return !(body && (m == HDL_HEAD || evhttp_request_get_command(ev) == EVHTTP_REQ_TRACE));
 }
 
+static int
+hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* The path as routes see it: percent-decoded, as FastAPI matches
+ * (/api/v1/products/%31 is product 1). A NUL or a bad escape leaves it
+ * undecoded, which then matches no route. */
+static const char *
+decode_path(struct of_mem *m, const char *raw, size_t len)
+{
+    if (memchr(raw, '%', len) == NULL)
+        return of_mem_strndup(m, raw, len);
+    char  *out = of_mem_alloc(m, len + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (raw[i] != '%') {
+            out[o++] = raw[i];
+            continue;
+        }
+        int hi = i + 2 < len ? hexval(raw[i + 1]) : -1;
+        int lo = i + 2 < len ? hexval(raw[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || (hi | lo) == 0)
+            return of_mem_strndup(m, raw, len);
+        out[o++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static enum hdl_method
 method_of(struct evhttp_request *ev, const char **name)
 {
@@ -496,7 +531,7 @@ on_request(struct evhttp_request *ev, void *arg)
 
     const char *uri = evhttp_request_get_uri(ev);
     const char *qm = strchr(uri, '?');
-    q->r.path = qm ? of_mem_strndup(&q->mem, uri, (size_t)(qm - uri)) : uri;
+    q->r.path = decode_path(&q->mem, uri, qm ? (size_t)(qm - uri) : strlen(uri));
     q->r.query = qm ? qm + 1 : NULL;
 
     if (!framing_ok(ev, q->r.method)) {

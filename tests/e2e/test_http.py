@@ -143,6 +143,21 @@ def test_largest_id_is_an_id(srv):
     assert r.json() == {"detail": "Product 9223372036854775807 not found"}
 
 
+@pytest.mark.parametrize("path", ["/api/v1/products/%31%32", "/api/v1/product%73/12", "/%68ealth"])
+def test_path_is_percent_decoded_before_routing(srv, path):
+    r = srv.req("GET", path)
+    if "health" in path:
+        assert r.status == 200 and r.json() == {"status": "ok"}
+    else:
+        assert r.status == 404 and r.json() == {"detail": "Product 12 not found"}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/products/%3", "/api/v1/products/%00", "/api/v1/products/%zz"])
+def test_bad_escapes_in_path_404(srv, path):
+    r = srv.req("GET", path)
+    assert r.status == 404 and r.json() == {"detail": "Not Found"}
+
+
 # ---- CORS ----
 
 def test_preflight_allowed_origin(srv):
