@@ -36,6 +36,7 @@ struct of_sb_slot {
     _Atomic uint64_t requests;        /* handled since start */
     _Atomic int      pool_open, pool_busy, pool_idle, pool_waiting;
     _Atomic int      db_ok;           /* 1 if the worker's pool reached PostgreSQL */
+    _Atomic int      conns;           /* open client connections */
     struct of_sb_route routes[OF_SB_MAX_ROUTES];
 };
 

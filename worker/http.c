@@ -14,6 +14,7 @@
  */
 #include "worker/worker_int.h"
 #include "worker/router.h"
+#include "worker/conn.h"
 #include "worker/jwt.h"
 #include "worker/ratelimit.h"
 #include "common/log.h"
@@ -37,6 +38,7 @@ struct wreq {
     struct worker             *w;
     struct evhttp_request     *ev;
     struct evhttp_connection  *evcon;
+    struct wconn              *conn;         /* NULL if conn.c does not follow it */
     struct event               free_ev;
     uint64_t                   start_ns;
     const struct route        *route;
@@ -77,15 +79,17 @@ on_complete(struct evhttp_request *ev, void *arg)
 {
     struct wreq *q = arg;
     OF_UNUSED(ev);
-    evhttp_connection_set_closecb(q->evcon, NULL, NULL);
+    if (q->conn != NULL)
+        conn_request_done(q->conn);
+    else
+        evhttp_connection_set_closecb(q->evcon, NULL, NULL);
     wreq_free(q);
 }
 
 static void
-on_close(struct evhttp_connection *evcon, void *arg)
+req_conn_closed(void *arg)
 {
     struct wreq *q = arg;
-    OF_UNUSED(evcon);
     if (q->replied) {
         /* the answer was queued but the peer went away before it left */
         wreq_free(q);
@@ -93,6 +97,13 @@ on_close(struct evhttp_connection *evcon, void *arg)
     }
     q->gone = true;
     q->mem.abandoned = true;
+}
+
+static void
+on_close(struct evhttp_connection *evcon, void *arg)
+{
+    OF_UNUSED(evcon);
+    req_conn_closed(arg);
 }
 
 /* ---- middleware pieces ---- */
@@ -519,7 +530,11 @@ on_request(struct evhttp_request *ev, void *arg)
     q->r.owner = q;
     q->r.svc = &w->svc;
     w->outstanding++;
-    evhttp_connection_set_closecb(q->evcon, on_close, q);
+    q->conn = conn_of(w, q->evcon);
+    if (q->conn != NULL)
+        conn_request_begin(q->conn, q, req_conn_closed);
+    else
+        evhttp_connection_set_closecb(q->evcon, on_close, q);
     evhttp_request_set_on_complete_cb(ev, on_complete, q);
 
     struct evkeyvalq *in = evhttp_request_get_input_headers(ev);
@@ -607,6 +622,6 @@ http_setup(struct worker *w)
     evhttp_set_timeout(w->http, s->timeout);
     w->outbuf = evbuffer_new();
     w->alog_ev = event_new(w->base, -1, 0, on_alog_flush, w);
-    if (w->outbuf == NULL || w->alog_ev == NULL)
-        of_fatal("evbuffer_new() failed");
+    if (w->outbuf == NULL || w->alog_ev == NULL || conn_setup(w) != OF_OK)
+        of_fatal("setting up HTTP failed");
 }

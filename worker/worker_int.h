@@ -35,6 +35,9 @@ struct worker {
     long                         outstanding; /* requests not yet fully answered */
     bool                         stopping;
     bool                         drained;
+    bool                         accept_paused;
+    struct event                *accept_ev;    /* end of an accepting pass (conn.c) */
+    struct event                *accept_timer; /* end of a fairness step-back */
     /* Access log lines of one loop pass, written together by one deferred
      * event after the pass: one write(2) per pass, not per request. */
     char                         alog[65536];

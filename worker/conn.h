@@ -1,0 +1,32 @@
+/*
+ * conn.h -- the worker's view of its client connections (internal).
+ *
+ * evhttp owns connections; this module follows each one from accept to
+ * close so that the worker can
+ *   - share accepts fairly with the other workers on the same socket (a
+ *     worker holding clearly more connections than the least busy one
+ *     steps back for a millisecond, so a burst is spread out);
+ *   - cut off a client that takes longer than server.header_timeout to send
+ *     a whole request, or keeps an idle keep-alive connection past
+ *     keepalive_timeout + header_timeout (libevent 2.1 only has an idle
+ *     timeout, which a client trickling bytes never hits);
+ *   - learn when the connection of a request in progress goes away.
+ */
+#ifndef OF_WORKER_CONN_H
+#define OF_WORKER_CONN_H
+
+struct worker;
+struct wconn;
+struct evhttp_connection;
+
+/* Installs the bufferevent hook on w->http; call before accepting. */
+int  conn_setup(struct worker *w);
+/* The tracked connection behind evcon, or NULL. */
+struct wconn *conn_of(struct worker *w, struct evhttp_connection *evcon);
+/* A request was read on c: no deadline while it runs; closed(req) is called
+ * if the connection goes away before conn_request_done(). */
+void conn_request_begin(struct wconn *c, void *req, void (*closed)(void *req));
+/* Its response was written: the connection is idle again. */
+void conn_request_done(struct wconn *c);
+
+#endif
