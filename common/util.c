@@ -3,6 +3,7 @@
  */
 #include "common/util.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -82,13 +83,19 @@ of_wall_s(void)
 void
 of_rfc3339_now(char *buf, size_t cap)
 {
-    struct timespec ts;
-    struct tm       tm;
+    /* The seconds part is formatted once per second, per process. */
+    static time_t    last_sec = -1;
+    static char      prefix[24];
+    struct timespec  ts;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, cap - n, ".%06ldZ", ts.tv_nsec / 1000);
+    if (ts.tv_sec != last_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(prefix, sizeof(prefix), "%Y-%m-%dT%H:%M:%S", &tm);
+        last_sec = ts.tv_sec;
+    }
+    snprintf(buf, cap, "%s.%06ldZ", prefix, ts.tv_nsec / 1000);
 }
 
 long
@@ -156,13 +163,36 @@ of_ct_equal(const void *a, const void *b, size_t len)
     return sodium_memcmp(a, b, len) == 0;
 }
 
+/* Random bytes for request ids come from a per-process buffer refilled 4 KiB
+ * at a time, so a request costs no getrandom(2). A forked child must not
+ * reuse its parent's buffer (two workers would hand out the same ids): the
+ * atfork handler empties it. */
+static unsigned char rnd_buf[4096];
+static size_t        rnd_left;
+static bool          rnd_atfork;
+
+static void
+rnd_forget(void)
+{
+    rnd_left = 0;
+}
+
 void
 of_uuid4(char out[37])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char     b[16];
 
-    randombytes_buf(b, sizeof(b));
+    if (!rnd_atfork) {
+        pthread_atfork(NULL, NULL, rnd_forget);
+        rnd_atfork = true;
+    }
+    if (rnd_left < sizeof(b)) {
+        randombytes_buf(rnd_buf, sizeof(rnd_buf));
+        rnd_left = sizeof(rnd_buf);
+    }
+    memcpy(b, rnd_buf + sizeof(rnd_buf) - rnd_left, sizeof(b));
+    rnd_left -= sizeof(b);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     size_t o = 0;

@@ -32,7 +32,8 @@ void of_trim(const char **s, size_t *len);
 /* Constant-time equality of two byte strings of equal length. */
 bool of_ct_equal(const void *a, const void *b, size_t len);
 
-/* A fresh random UUIDv4, 36 chars + NUL (libsodium's randombytes). */
+/* A fresh random UUIDv4, 36 chars + NUL (libsodium's randombytes, buffered
+ * per process; not thread-safe: call from the event loop thread). */
 void of_uuid4(char out[37]);
 
 /* ASCII lower-case in place. */

@@ -347,7 +347,7 @@ access_log(struct wreq *q, uint64_t dur_ns)
                      "\"msg\":\"access\",\"request_id\":\"%s\",\"method\":\"%s\",\"route\":\"%s\","
                      "\"path\":\"%s\",\"status\":%d,\"bytes\":%zu,\"latency_ms\":%.3f,"
                      "\"client_ip\":\"%s\",\"user_id\":%lld}\n",
-                     ts, (long)getpid(), q->request_id, q->method_name,
+                     ts, (long)w->pid, q->request_id, q->method_name,
                      q->route ? q->route->tmpl : "unmatched", path, q->status, q->bytes,
                      (double)dur_ns / 1e6, q->client_ip, (long long)q->r.who.user_id);
     if (n <= 0 || (size_t)n >= sizeof(line))

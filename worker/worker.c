@@ -165,6 +165,7 @@ worker_run(const struct worker_args *a)
     w.sb = a->sb;
     w.slot = &a->sb->slots[a->slot];
     w.slot_index = a->slot;
+    w.pid = getpid();
     w.max_requests = a->max_requests;
 
     atomic_store(&w.slot->pid, getpid());

@@ -44,6 +44,7 @@ struct worker {
     size_t                       alog_len;
     struct event                *alog_ev;
     int                          slot_index;
+    pid_t                        pid;         /* getpid() is a system call each time */
 };
 
 /* The one worker of this process (worker.c). */
