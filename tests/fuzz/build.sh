@@ -1,31 +1,31 @@
 #!/bin/sh
 # Builds the libFuzzer targets (clang, ASan+UBSan) into $1 (default
-# build-fuzz/ at the repo root) and seeds corpora. Not part of ctest: run
-#   build-fuzz/fuzz_money -max_total_time=60 build-fuzz/corpus-money
-#   build-fuzz/fuzz_jwt   -max_total_time=60 build-fuzz/corpus-jwt
-#   build-fuzz/fuzz_rules -max_total_time=60 build-fuzz/corpus-rules
+# build-fuzz/ at the repo root), straight from the sources they need.
+# ctest runs each one with tests/fuzz/run.sh (label fuzz); by hand:
+#   tests/fuzz/build.sh && tests/fuzz/run.sh build-fuzz body 60
+# Seed corpora are committed in tests/fuzz/corpus/<target>/ (a crash found
+# goes there too, as a regression input, with a unit test).
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root/build-fuzz}
-mkdir -p "$out" "$out/corpus-money" "$out/corpus-jwt" "$out/corpus-rules"
+mkdir -p "$out"
 cc=${CC:-clang}
 flags="-std=c17 -g -O1 -D_GNU_SOURCE -I$root -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+r=$root
 
-$cc $flags -o "$out/fuzz_money" "$root/tests/fuzz/fuzz_money.c" "$root/domain/money.c"
-$cc $flags -o "$out/fuzz_rules" "$root/tests/fuzz/fuzz_rules.c" "$root/domain/rules.c" \
-    "$root/domain/verr.c" "$root/common/util.c" "$root/common/mem.c" "$root/common/log.c" \
-    "$root/common/hash.c" -lsodium
-$cc $flags -o "$out/fuzz_jwt" "$root/tests/fuzz/fuzz_jwt.c" "$root/worker/jwt.c" \
-    "$root/common/util.c" -ljwt -ljansson -lsodium
-
-for s in 19.99 0.10 -0.01 99999999.99 100000000.00 1.234 1e2 abc; do
-    printf '%s' "$s" > "$out/corpus-money/seed-$s"
-done
-for s in 'a@b.c' '  Ada@Example.COM ' 'x@@y.z' 'é@b.c'; do
-    printf '%s' "$s" > "$out/corpus-rules/seed-$(printf '%s' "$s" | od -An -tx1 | tr -d ' \n')"
-done
-# real HS256 tokens signed with another key, alg none, and HS512 shapes
-printf '%s' 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI0MiIsInJvbGUiOiJ1c2VyIiwiaWF0IjoxNzAwMDAwMDAwLCJleHAiOjQxMDAwMDAwMDB9.c2lnbmF0dXJlc2lnbmF0dXJlc2lnbmF0dXJlc2lnbmE' > "$out/corpus-jwt/hs256"
-printf '%s' 'eyJhbGciOiJub25lIn0.eyJzdWIiOiI0MiIsImV4cCI6NDEwMDAwMDAwMH0.' > "$out/corpus-jwt/none"
-printf '%s' 'eyJhbGciOiJIUzUxMiJ9.eyJzdWIiOiI0MiJ9.AAAA' > "$out/corpus-jwt/hs512"
+$cc $flags -o "$out/fuzz_money" "$r/tests/fuzz/fuzz_money.c" "$r/domain/money.c"
+$cc $flags -o "$out/fuzz_rules" "$r/tests/fuzz/fuzz_rules.c" "$r/domain/rules.c" \
+    "$r/domain/verr.c" "$r/common/util.c" "$r/common/mem.c" "$r/common/log.c" \
+    "$r/common/hash.c" -lsodium
+$cc $flags -o "$out/fuzz_jwt" "$r/tests/fuzz/fuzz_jwt.c" "$r/worker/jwt.c" \
+    "$r/common/util.c" -ljwt -ljansson -lsodium
+$cc $flags -o "$out/fuzz_query" "$r/tests/fuzz/fuzz_query.c" "$r/handlers/hdl.c" \
+    "$r/domain/verr.c" "$r/domain/money.c" "$r/common/util.c" "$r/common/mem.c" \
+    "$r/common/log.c" "$r/common/hash.c" -ljansson -lsodium
+$cc $flags -o "$out/fuzz_config" "$r/tests/fuzz/fuzz_config.c" "$r/config/config.c" \
+    "$r"/common/*.c -lconfig -lsodium
+$cc $flags -o "$out/fuzz_body" "$r/tests/fuzz/fuzz_body.c" "$r/handlers/hdl.c" \
+    "$r/handlers/idem.c" "$r/handlers/products.c" "$r/handlers/customers.c" \
+    "$r/handlers/orders.c" "$r/handlers/bank.c" "$r"/domain/*.c "$r"/common/*.c \
+    -ljansson -lsodium
 echo "fuzz targets in $out"
