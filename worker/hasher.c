@@ -1,7 +1,7 @@
 /*
  * hasher.c -- see hasher.h.
  *
- * Two lists under one mutex: todo (loop -> threads, with a condition
+ * Two lists under one mutex: queued (loop -> threads, with a condition
  * variable) and done (threads -> loop, with an eventfd the loop watches).
  * Everything else -- the in-flight count, cancel flags, callbacks -- is
  * touched only by the loop thread, so it needs no lock.
@@ -52,7 +52,7 @@ struct hasher {
     int                efd;
     pthread_mutex_t    mu;
     pthread_cond_t     cv;
-    struct job_list    todo;                  /* under mu */
+    struct job_list    queued;                  /* under mu */
     struct job_list    done;                  /* under mu */
     bool               stopping;              /* under mu */
     size_t             inflight;              /* loop thread only */
@@ -142,13 +142,13 @@ hasher_thread(void *arg)
 
     for (;;) {
         pthread_mutex_lock(&h->mu);
-        while (!h->stopping && h->todo.head == NULL)
+        while (!h->stopping && h->queued.head == NULL)
             pthread_cond_wait(&h->cv, &h->mu);
         if (h->stopping) {
             pthread_mutex_unlock(&h->mu);
             return NULL;
         }
-        struct hasher_job *j = list_pop(&h->todo);
+        struct hasher_job *j = list_pop(&h->queued);
         pthread_mutex_unlock(&h->mu);
 
         job_run(j);
@@ -221,7 +221,7 @@ job_submit(hasher *h, struct hasher_job *j)
         job_wipe_pw(j);
         list_push(&h->done, j);
     } else {
-        list_push(&h->todo, j);
+        list_push(&h->queued, j);
         pthread_cond_signal(&h->cv);
     }
     pthread_mutex_unlock(&h->mu);
@@ -361,7 +361,7 @@ hasher_destroy(hasher *h)
     for (int i = 0; i < h->nthreads; i++)
         pthread_join(h->threads[i], NULL);
 
-    drop_list(&h->todo);
+    drop_list(&h->queued);
     drop_list(&h->done);
     if (h->ev)
         event_free(h->ev);
