@@ -69,7 +69,7 @@ class Server:
     """The real orderflow binary, master + workers."""
 
     def __init__(self, db_url=None, workers=2, extra_cfg="", env=None, port=None, args=None,
-                 server_cfg=""):
+                 server_cfg="", wrapper=None):
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="of-e2e-")
         self.cfg_path = os.path.join(self.dir, "orderflow.cfg")
@@ -87,6 +87,7 @@ class Server:
         if env:
             self.env.update(env)
         self.args = args or []
+        self.wrapper = list(wrapper or [])   # e.g. ["valgrind", ...]: runs BIN under it
         self.proc = None
         self.write_config()
 
@@ -105,7 +106,7 @@ class Server:
 
     def start(self, wait=True):
         self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([BIN, "serve", "-c", self.cfg_path] + self.args,
+        self.proc = subprocess.Popen(self.wrapper + [BIN, "serve", "-c", self.cfg_path] + self.args,
                                      env=self.env, stdout=self.logf, stderr=self.logf)
         if wait:
             self.wait_healthy()
