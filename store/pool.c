@@ -34,6 +34,14 @@
  * The per-connection timer doubles as connect timeout, backoff and query
  * watchdog (statement_timeout x statements + margin): a silent server never
  * hangs a request.
+ *
+ * PgBouncer in transaction mode (tests/e2e/test_pgbouncer.py): with
+ * prepared_statements = false nothing is prepared and every statement goes
+ * out unnamed (PQsendQueryParams); each sync ends a transaction PgBouncer may
+ * give to another server connection, and nothing here relies on session
+ * state between syncs. statement_timeout is sent as the "options" startup
+ * parameter; a server refusing it ("unsupported startup parameter") makes the
+ * pool warn once and dial without it from then on.
  */
 #include "store/pool.h"
 #include "common/log.h"
@@ -113,6 +121,7 @@ struct pconn {
     int                 syncs;      /* PGRES_PIPELINE_SYNC results still expected */
     size_t              prep_seen;
     uint64_t            up_since;
+    bool                with_options;   /* this attempt sent the "options" parameter */
     struct pool_op     *op;         /* user operation in flight */
     pool_tx            *tx;         /* transaction holding the connection */
 };
@@ -1127,9 +1136,14 @@ conn_connect_failed(struct pconn *c, const char *why)
     char  msg[512];
 
     conn_errmsg(c, msg, sizeof(msg));
-    if (!p->no_options && strstr(msg, "unsupported startup parameter") != NULL) {
-        of_log_warn("database refused the options startup parameter (PgBouncer?): "
-                    "connecting without it; statement_timeout must come from the role");
+    /* PgBouncer (1.18, no ignore_startup_parameters = options) refuses the
+     * startup packet. The pool's connections dial at once, so several may be
+     * refused before the first refusal flips no_options: each one that sent
+     * "options" just redials without it; only the first one says so. */
+    if (c->with_options && strstr(msg, "unsupported startup parameter") != NULL) {
+        if (!p->no_options)
+            of_log_warn("database refused the options startup parameter (PgBouncer?): "
+                        "connecting without it; statement_timeout must come from the role");
         p->no_options = true;
         conn_close(c);
         conn_schedule(c, 0);
@@ -1233,7 +1247,8 @@ conn_open(struct pconn *c)
 
     keys[k] = "dbname";
     vals[k++] = p->url;
-    if (!p->no_options && p->options[0] != '\0') {
+    c->with_options = !p->no_options && p->options[0] != '\0';
+    if (c->with_options) {
         keys[k] = "options";
         vals[k++] = p->options;
     }
