@@ -357,7 +357,8 @@ teardown(void **state)
 struct got {
     int                  calls;
     int                  rc;
-    const struct bank_account *a;
+    const struct bank_account *a;      /* &copy: the fake frees its own after the call */
+    struct bank_account  copy;
 };
 
 static void
@@ -366,7 +367,9 @@ on_account(int rc, const struct bank_account *a, void *arg)
     struct got *g = arg;
     g->calls++;
     g->rc = rc;
-    g->a = a;
+    if (a != NULL)
+        g->copy = *a;
+    g->a = a != NULL ? &g->copy : NULL;
 }
 
 static void
