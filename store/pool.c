@@ -39,9 +39,14 @@
  * prepared_statements = false nothing is prepared and every statement goes
  * out unnamed (PQsendQueryParams); each sync ends a transaction PgBouncer may
  * give to another server connection, and nothing here relies on session
- * state between syncs. statement_timeout is sent as the "options" startup
- * parameter; a server refusing it ("unsupported startup parameter") makes the
- * pool warn once and dial without it from then on.
+ * state between syncs. A flight with ONE sync is safe through 1.18 at any
+ * size; several syncs in one flight (the connect-time prepares, a non-atomic
+ * pool_batch) are not: PgBouncer may switch server connections between them
+ * mid-stream (seen: "invalid frontend message type", hangs). Queries, groups,
+ * atomic batches and transaction steps are one sync each; no server path
+ * uses non-atomic batches. statement_timeout is sent as the "options"
+ * startup parameter; a server refusing it ("unsupported startup parameter")
+ * makes the pool warn once and dial without it from then on.
  */
 #include "store/pool.h"
 #include "common/log.h"
