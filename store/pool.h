@@ -90,7 +90,10 @@ void pool_query(pool *p, struct of_mem *m, const struct pool_stmt *st,
 
 /* results[i] for each statement, valid during the callback. rc is OF_OK only
  * when every statement succeeded; otherwise res[] entries may be NULL and
- * the failing statement's sqlstate is in the first failed entry. */
+ * the failing statement's sqlstate is in the first failed entry.
+ * A non-atomic batch sends one sync per statement; PgBouncer 1.18 in
+ * transaction mode cannot take several syncs in flight, so behind it use
+ * atomic batches (one sync) only. */
 typedef void (*pool_batch_cb)(int rc, const struct pool_res *results, size_t n, void *arg);
 void pool_batch(pool *p, struct of_mem *m, size_t n, const struct pool_stmt *const *sts,
                 const char *const *const *params, bool atomic, pool_batch_cb cb, void *arg);
