@@ -14,8 +14,9 @@ Bounded in time (about two minutes in all), loopback only, the real binary.
     leaked or stuck connections (pg_stat_activity).
 (c) HUP, TTIN and TTOU under load: zero failed requests.
 (d) 300 slow clients trickling headers one byte at a time do not starve
-    normal clients; a client that disconnects mid-request frees everything
-    (with pool_size = 1 the one connection comes back).
+    normal clients, and are cut off by server.header_timeout; a client that
+    disconnects mid-request frees everything (with pool_size = 1 the one
+    connection comes back).
 
 Kills only hit workers older than 1.3 s: a worker that dies within 1 s of
 its start counts as a boot failure for the master, which gives up after 8
@@ -397,7 +398,8 @@ def test_hup_ttin_ttou_under_load_zero_failures(db_url):
 # ---------------------------------------------------------------------------
 
 def test_slow_header_tricklers_do_not_starve_normal_clients(db_url):
-    srv = Server(db_url=db_url, workers=2, extra_cfg=NO_LIMITS)
+    # header_timeout 2 s: the tricklers are cut off long before the end
+    srv = Server(db_url=db_url, workers=2, extra_cfg=NO_LIMITS, server_cfg="header_timeout = 2;")
     srv.start()
     slow = []
     try:
@@ -440,6 +442,16 @@ def test_slow_header_tricklers_do_not_starve_normal_clients(db_url):
               f"requests, p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, max {lat[-1] * 1000:.1f} ms")
         assert len(lat) > 100
         assert p99 < 0.1, p99
+        cut = 0
+        for s in slow:
+            try:
+                cut += s.recv(1) == b""
+            except BlockingIOError:
+                pass                 # still open
+            except OSError:
+                cut += 1
+        print(f"slow clients: {cut} of {len(slow)} cut off by header_timeout")
+        assert cut == len(slow), cut
         for s in slow:
             s.close()
         slow = []
