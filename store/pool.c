@@ -1455,6 +1455,12 @@ pool_ready(pool *p)
     return p->db_ok && p->nopen > 0;
 }
 
+bool
+pool_settled(pool *p)
+{
+    return (p->db_ok && p->nopen > 0) || p->down_logged;
+}
+
 static struct pool_op *
 op_new(struct of_mem *m, enum op_kind kind)
 {

@@ -81,6 +81,9 @@ pool *pool_create(struct event_base *base, const struct cfg_database *cfg,
 void  pool_destroy(pool *p);
 void  pool_get_stats(pool *p, struct pool_stats *out);
 bool  pool_ready(pool *p);
+/* Has the first connection attempt finished, either way? (A worker waits
+ * for this, briefly, before it takes traffic, so /ready is right at once.) */
+bool  pool_settled(pool *p);
 
 typedef void (*pool_cb)(const struct pool_res *r, void *arg);
 

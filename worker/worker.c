@@ -99,6 +99,29 @@ worker_begin_stop(struct worker *w, const char *why)
     event_base_once(w->base, -1, EV_TIMEOUT, on_drain_done, w, &drain);
 }
 
+/* Take traffic once the pool has tried PostgreSQL (or after 2 s at most):
+ * the first requests then find a connection instead of waiting for one,
+ * and /ready is true from the start -- during a HUP the master waits for
+ * READY before it stops the old workers, so readiness does not flap. */
+static void
+on_warmup(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    OF_UNUSED(fd);
+    OF_UNUSED(what);
+    if (!pool_settled(w->pool) && of_mono_ns() - w->warmup_start_ns < 2000000000ull)
+        return;
+    event_free(w->warmup);
+    w->warmup = NULL;
+    if (w->stopping)
+        return;
+    if ((w->bound = evhttp_accept_socket_with_handle(w->http, w->listen_fd)) == NULL)
+        of_fatal("evhttp_accept_socket_with_handle() failed");
+    atomic_store(&w->slot->state, OF_SB_READY);
+    of_log_info("worker ready (slot %d, generation %u)", w->slot_index,
+                atomic_load(&w->slot->generation));
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -180,9 +203,7 @@ worker_run(const struct worker_args *a)
     if ((w.http = evhttp_new(w.base)) == NULL)
         of_fatal("evhttp_new() failed");
     http_setup(&w);
-    if ((w.bound = evhttp_accept_socket_with_handle(w.http, a->listen_fd)) == NULL)
-        of_fatal("evhttp_accept_socket_with_handle() failed");
-
+    w.listen_fd = a->listen_fd;
     size_t nst;
     const struct pool_stmt *const *st = wire_statements(&nst);
     if ((w.pool = pool_create(w.base, &a->cfg->database, st, nst)) == NULL)
@@ -202,8 +223,10 @@ worker_run(const struct worker_args *a)
     struct timeval one = { 1, 0 };
     event_add(w.hb_timer, &one);
 
-    atomic_store(&w.slot->state, OF_SB_READY);
-    of_log_info("worker ready (slot %d, generation %u)", a->slot, a->generation);
+    w.warmup_start_ns = of_mono_ns();
+    w.warmup = event_new(w.base, -1, EV_PERSIST, on_warmup, &w);
+    struct timeval ten_ms = { 0, 10000 };
+    event_add(w.warmup, &ten_ms);
     event_base_dispatch(w.base);
     worker_exit(&w, 0);
 }

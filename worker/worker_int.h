@@ -44,7 +44,10 @@ struct worker {
     size_t                       alog_len;
     struct event                *alog_ev;
     int                          slot_index;
-    pid_t                        pid;         /* getpid() is a system call each time */
+    pid_t                        pid;
+    int                          listen_fd;
+    struct event                *warmup;      /* until the pool has tried the database */
+    uint64_t                     warmup_start_ns;         /* getpid() is a system call each time */
 };
 
 /* The one worker of this process (worker.c). */
