@@ -361,9 +361,9 @@ def test_hup_ttin_ttou_under_load_zero_failures(db_url):
         log, lock, stop = [], threading.Lock(), threading.Event()
 
         def client(i):
-            # (not /ready: a worker fresh from HUP/TTIN answers it 503 until
-            # its pool's first connection is up, which is what /ready means)
-            paths = ["/health", "/api/v1/products?page_size=5", f"/api/v1/products/{pid}"]
+            # /ready too: a new worker takes traffic only once its pool has
+            # reached PostgreSQL, so readiness must not flap during reloads
+            paths = ["/health", "/ready", "/api/v1/products?page_size=5", f"/api/v1/products/{pid}"]
             n = 0
             while not stop.is_set():
                 o = attempt(srv.port, "GET", paths[(i + n) % len(paths)], timeout=10)
