@@ -5,8 +5,7 @@
 --   BEGIN + idem_claim             one round trip (the pool sends BEGIN lazily)
 --   order_refs                     customer + products FOR SHARE
 --   order_insert                   order + items in one CTE
---   idem_store                     the stored 201 response
---   COMMIT
+--   idem_store + COMMIT            one round trip (pool_tx_query_commit)
 -- The $n array parameters become ARRAY[...] of pgbench variables (pgbench has no
 -- strings to build '{1,2}' from). -D uid route fp body nproducts ncustomers.
 \set cust random(1, :ncustomers)
@@ -23,5 +22,7 @@ BEGIN;
 \endpipeline
 {{order_refs(:cust, ARRAY[:p1,:p2])}};
 {{order_insert(:cust, :total, :notes, :uid, ARRAY[:p1,:p2], ARRAY[1,2], ARRAY[:pr1,:pr2])}};
+\startpipeline
 {{idem_store(:uid, :route, :key, :status, :body)}};
 COMMIT;
+\endpipeline

@@ -5,8 +5,7 @@
 --   user_get                       the auth middleware's "is the user still there"
 --   BEGIN + idem_claim             one round trip (the pool sends BEGIN lazily)
 --   bank_transfer                  lock both rows, move, record (one CTE)
---   idem_store                     the stored 201 response
---   COMMIT
+--   idem_store + COMMIT            one round trip (pool_tx_query_commit)
 -- -D uid route fp body status acct_lo acct_hi.
 \set from random(:acct_lo, :acct_hi)
 \set to :acct_lo + (:from - :acct_lo + random(1, :acct_hi - :acct_lo)) % (:acct_hi - :acct_lo + 1)
@@ -18,5 +17,7 @@ BEGIN;
 {{idem_claim(:uid, :route, :key, :fp)}};
 \endpipeline
 {{bank_transfer(:from, :to, :amount, :uid)}};
+\startpipeline
 {{idem_store(:uid, :route, :key, :status, :body)}};
 COMMIT;
+\endpipeline

@@ -148,19 +148,6 @@ on_commit(pool_tx *tx, const struct pool_res *res, void *arg)
 }
 
 static void
-on_stored(pool_tx *tx, const struct pool_res *res, void *arg)
-{
-    struct op *op = arg;
-    int rc = sql_rc(res);
-    if (rc != OF_OK) {
-        pool_tx_rollback(tx);
-        op->end_cb(rc == OF_UNAVAILABLE ? OF_UNAVAILABLE : OF_ERR, op->arg);
-        return;
-    }
-    pool_tx_commit(tx, on_commit, op);
-}
-
-static void
 repo_finish(void *self, struct of_mem *m, struct repo_tx *rtx, const struct idem_key *k,
             int status, const char *body, idem_end_cb cb, void *arg)
 {
@@ -181,7 +168,9 @@ repo_finish(void *self, struct of_mem *m, struct repo_tx *rtx, const struct idem
     p[2] = k->key;
     p[3] = of_mem_printf(m, "%d", status);
     p[4] = body;
-    pool_tx_query(tx, &st_store, p, on_stored, op);
+    /* the stored answer and COMMIT go in one round trip; a failure of
+     * either commits nothing (on_commit reports it) */
+    pool_tx_query_commit(tx, &st_store, p, on_commit, op);
 }
 
 static void

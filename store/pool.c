@@ -62,7 +62,7 @@
 #define POOL_BACKOFF_MAX_MS     5000
 #define POOL_WATCHDOG_MARGIN_MS 2000
 #define POOL_QUICK_BREAK_NS     1000000000ull  /* up for less than this: back off */
-#define POOL_INLINE_RES         2
+#define POOL_INLINE_RES         3   /* BEGIN + a statement + COMMIT */
 #define POOL_STACK_RES          16
 
 enum conn_st { C_DOWN, C_BACKOFF, C_CONNECTING, C_PREPARING, C_IDLE, C_BUSY };
@@ -82,6 +82,7 @@ struct pool_op {
     const char *const       *params1;
     bool                     atomic;
     bool                     begin;         /* send BEGIN first (tx step) */
+    bool                     commit;        /* send COMMIT after the statement (tx step) */
     size_t                   nsent, nres;   /* statements sent (BEGIN included), results got */
     PGresult               **res;
     PGresult                *res_inline[POOL_INLINE_RES];
@@ -390,8 +391,12 @@ op_complete(struct pconn *c, struct pool_op *op)
         } else {
             pool_tx_cb cb = op->cb.t;
             if (kind == OP_TX_COMMIT) {
-                /* COMMIT of an aborted transaction answers "ROLLBACK". */
-                if (pr.rc == OF_OK && strcmp(PQcmdStatus((PGresult *)pr.res), "COMMIT") != 0) {
+                /* COMMIT of an aborted transaction answers "ROLLBACK". With a
+                 * statement before it, the statement's result is the answer
+                 * and the COMMIT's only has to be there and be a COMMIT. */
+                const PGresult *cr = op->commit ? (skip + 1 < nres ? all[skip + 1] : NULL) : pr.res;
+                if (pr.rc == OF_OK && (cr == NULL || PQresultStatus(cr) != PGRES_COMMAND_OK ||
+                                       strcmp(PQcmdStatus((PGresult *)cr), "COMMIT") != 0)) {
                     pr.rc = OF_ERR;
                     pr.sqlstate = "25P02";
                 }
@@ -818,6 +823,8 @@ conn_send_op(struct pconn *c, struct pool_op *op)
     } else if (!conn_send_stmt(c, op->st1, op->params1)) {
         return -1;
     }
+    if (op->commit && !conn_send_stmt(c, &pool_st_commit, NULL))
+        return -1;
     if (conn_sync(c) != 0 || conn_flush(c) != 0)
         return -1;
     conn_arm_watchdog(c, op->nsent);
@@ -1547,6 +1554,7 @@ tx_step(pool_tx *tx, enum op_kind kind, const struct pool_stmt *st,
     op->params1 = params;
     op->atomic = true;
     op->begin = false;
+    op->commit = false;
     op->nsent = 1;
     op->nres = 0;
     op->res = op->res_inline;
@@ -1644,6 +1652,32 @@ pool_tx_commit(pool_tx *tx, pool_tx_cb cb, void *arg)
         op_defer(tx->p, op, rc);
         return;
     }
+    if (conn_send_op(c, op) != 0)
+        conn_broken(c, "send failed");
+}
+
+void
+pool_tx_query_commit(pool_tx *tx, const struct pool_stmt *st, const char *const *params,
+                     pool_tx_cb cb, void *arg)
+{
+    if (tx_step_in_flight(tx, cb, arg))
+        return;
+    struct pool_op *op = tx_step(tx, OP_TX_COMMIT, st, params, cb, arg);
+    struct pconn *c = tx->c;
+
+    if (c == NULL) {
+        op_defer(tx->p, op, OF_UNAVAILABLE);
+        return;
+    }
+    if (tx->m->abandoned) {
+        tx_detach(tx);
+        op_defer(tx->p, op, OF_UNAVAILABLE);
+        return;
+    }
+    op->begin = !tx->begun;
+    op->commit = true;
+    op->nsent = (op->begin ? 2 : 1) + 1;
+    tx->begun = true;
     if (conn_send_op(c, op) != 0)
         conn_broken(c, "send failed");
 }

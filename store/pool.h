@@ -109,6 +109,11 @@ void pool_tx_begin(pool *p, struct of_mem *m, pool_tx_cb cb, void *arg);
 void pool_tx_query(pool_tx *tx, const struct pool_stmt *st, const char *const *params,
                    pool_tx_cb cb, void *arg);
 void pool_tx_commit(pool_tx *tx, pool_tx_cb cb, void *arg);
+/* The last statement and COMMIT in one round trip. cb gets the statement's
+ * result; rc is OF_OK only if both it and the COMMIT succeeded (a failed
+ * statement means nothing was committed). After cb, tx is gone. */
+void pool_tx_query_commit(pool_tx *tx, const struct pool_stmt *st, const char *const *params,
+                          pool_tx_cb cb, void *arg);
 void pool_tx_rollback(pool_tx *tx);
 
 /* The pool writes open/busy/idle/waiting/db_ok into slot on every change

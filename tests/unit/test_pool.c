@@ -460,6 +460,7 @@ struct txrun {
     bool     fail_second;     /* insert a duplicate as the second statement */
     bool     rollback;        /* roll back instead of committing */
     bool     abandon;         /* set m->abandoned before the second statement */
+    bool     one_trip;        /* second statement + COMMIT in one round trip */
 };
 
 static void tx_next(pool_tx *tx, const struct pool_res *r, void *arg);
@@ -487,8 +488,16 @@ tx_next(pool_tx *tx, const struct pool_res *r, void *arg)
         static const char *mine[2];
         mine[0] = t->key;
         mine[1] = "5";
-        pool_tx_query(tx, t->fail_second ? &st_ins : &st_get, t->fail_second ? dup : mine,
-                      tx_next, t);
+        if (t->one_trip)
+            pool_tx_query_commit(tx, t->fail_second ? &st_ins : &st_get,
+                                 t->fail_second ? dup : mine, tx_next, t);
+        else
+            pool_tx_query(tx, t->fail_second ? &st_ins : &st_get, t->fail_second ? dup : mine,
+                          tx_next, t);
+        return;
+    }
+    if (t->step == 3 && t->one_trip) {           /* statement and COMMIT done */
+        t->done = true;
         return;
     }
     if (t->step == 3) {                          /* second statement done */
@@ -550,6 +559,43 @@ test_pool_tx_commit_and_rollback(void **state)
     struct pool_stats s;
     pool_get_stats(p, &s);
     assert_int_equal(s.busy, 0);
+    of_mem_release(&m);
+    pool_destroy(p);
+}
+
+static void
+test_pool_tx_query_commit_one_round_trip(void **state)
+{
+    (void)state;
+    pool *p = pool_up(1, 1000, 5000, true);
+    struct of_mem m;
+    of_mem_init(&m);
+    psql_exec("INSERT INTO t_pool VALUES ('dup', 1) ON CONFLICT DO NOTHING");
+
+    struct txrun t = { .m = &m, .key = "tx_one", .one_trip = true };
+    pool_tx_begin(p, &m, tx_next, &t);
+    assert_true(run_until(cond_tx_done, &t, 3000));
+    assert_int_equal(t.step, 3);
+    assert_int_equal(t.rcs[2], OF_OK);
+    assert_int_equal(psql_count("SELECT count(*) FROM t_pool WHERE k = 'tx_one'"), 1);
+
+    /* The statement fails: nothing is committed, the caller hears the
+     * statement's error, and the connection comes back clean. */
+    struct txrun t2 = { .m = &m, .key = "tx_one_fail", .one_trip = true, .fail_second = true };
+    pool_tx_begin(p, &m, tx_next, &t2);
+    assert_true(run_until(cond_tx_done, &t2, 3000));
+    assert_int_equal(t2.rcs[2], OF_ERR);
+    assert_string_equal(t2.sqlstate[2], "23505");
+    run_ms(50);
+    assert_int_equal(psql_count("SELECT count(*) FROM t_pool WHERE k = 'tx_one_fail'"), 0);
+    struct qres q = { 0 };
+    const char *one[] = { "1" };
+    pool_query(p, &m, &st_add, one, q_cb, &q);
+    assert_true(run_until(cond_q_done, &q, 3000));
+    assert_int_equal(q.rc, OF_OK);
+    struct pool_stats st;
+    pool_get_stats(p, &st);
+    assert_int_equal(st.busy, 0);
     of_mem_release(&m);
     pool_destroy(p);
 }
@@ -842,6 +888,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup(test_pool_batch_reads_one_round_trip, need_pg),
         cmocka_unit_test_setup(test_pool_batch_atomic_rolls_back_all, need_pg),
         cmocka_unit_test_setup(test_pool_tx_commit_and_rollback, need_pg),
+        cmocka_unit_test_setup(test_pool_tx_query_commit_one_round_trip, need_pg),
         cmocka_unit_test_setup(test_pool_tx_abandoned_rolls_back_and_releases, need_pg),
         cmocka_unit_test_setup(test_pool_backend_killed_reconnects, need_pg),
         cmocka_unit_test_setup(test_pool_no_url_fails_unavailable, need_pg),
