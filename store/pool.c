@@ -1603,13 +1603,15 @@ tx_step_in_flight(pool_tx *tx, pool_tx_cb cb, void *arg)
     return true;
 }
 
-void
-pool_tx_query(pool_tx *tx, const struct pool_stmt *st, const char *const *params,
-              pool_tx_cb cb, void *arg)
+/* One step of a transaction: BEGIN (first step only), the statement, and
+ * with commit a COMMIT after it, all in one round trip. */
+static void
+tx_send_step(pool_tx *tx, const struct pool_stmt *st, const char *const *params,
+             bool commit, pool_tx_cb cb, void *arg)
 {
     if (tx_step_in_flight(tx, cb, arg))
         return;
-    struct pool_op *op = tx_step(tx, OP_TX_STEP, st, params, cb, arg);
+    struct pool_op *op = tx_step(tx, commit ? OP_TX_COMMIT : OP_TX_STEP, st, params, cb, arg);
     struct pconn *c = tx->c;
 
     if (c == NULL) {
@@ -1622,10 +1624,18 @@ pool_tx_query(pool_tx *tx, const struct pool_stmt *st, const char *const *params
         return;
     }
     op->begin = !tx->begun;
-    op->nsent = op->begin ? 2 : 1;
+    op->commit = commit;
+    op->nsent = (op->begin ? 2 : 1) + (commit ? 1 : 0);
     tx->begun = true;
     if (conn_send_op(c, op) != 0)
         conn_broken(c, "send failed");
+}
+
+void
+pool_tx_query(pool_tx *tx, const struct pool_stmt *st, const char *const *params,
+              pool_tx_cb cb, void *arg)
+{
+    tx_send_step(tx, st, params, false, cb, arg);
 }
 
 void
@@ -1660,26 +1670,7 @@ void
 pool_tx_query_commit(pool_tx *tx, const struct pool_stmt *st, const char *const *params,
                      pool_tx_cb cb, void *arg)
 {
-    if (tx_step_in_flight(tx, cb, arg))
-        return;
-    struct pool_op *op = tx_step(tx, OP_TX_COMMIT, st, params, cb, arg);
-    struct pconn *c = tx->c;
-
-    if (c == NULL) {
-        op_defer(tx->p, op, OF_UNAVAILABLE);
-        return;
-    }
-    if (tx->m->abandoned) {
-        tx_detach(tx);
-        op_defer(tx->p, op, OF_UNAVAILABLE);
-        return;
-    }
-    op->begin = !tx->begun;
-    op->commit = true;
-    op->nsent = (op->begin ? 2 : 1) + 1;
-    tx->begun = true;
-    if (conn_send_op(c, op) != 0)
-        conn_broken(c, "send failed");
+    tx_send_step(tx, st, params, true, cb, arg);
 }
 
 void
