@@ -12,12 +12,6 @@
 #include <stdint.h>
 #include <string.h>
 
-struct ctx {
-    struct hdl_req *r;
-    struct of_verrs v;
-    int64_t         page, page_size;
-};
-
 static json_t *
 entry_json(const void *item)
 {
@@ -37,7 +31,7 @@ entry_json(const void *item)
 static void
 listed(int rc, const struct audit_list *l, void *arg)
 {
-    struct ctx *c = arg;
+    struct hdl_call *c = arg;
     hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), entry_json,
                    c->page, c->page_size, l ? l->total : 0);
 }
@@ -45,11 +39,9 @@ listed(int rc, const struct audit_list *l, void *arg)
 void
 hdl_audit_list(struct hdl_req *r)
 {
-    struct ctx         *c = of_mem_calloc(r->mem, sizeof(*c));
+    struct hdl_call *c = hdl_call_new(r);
     struct audit_filter f = { 0 };
 
-    c->r = r;
-    of_verrs_init(&c->v);
     hdl_paging(r, &c->v, &c->page, &c->page_size);
     const char *entity = hdl_query(r, "entity");
     if (entity != NULL) {

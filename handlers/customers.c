@@ -19,39 +19,12 @@ customer_json(const void *item)
                      "is_active", c->is_active, "created_at", c->created_at);
 }
 
-static void
-not_found(struct hdl_req *r)
-{
-    hdl_reply_error(r, 404, of_mem_printf(r->mem, "Customer %lld not found", (long long)r->ids[0]));
-}
-
-struct ctx {
-    struct hdl_req *r;
-    struct of_verrs v;
-    int64_t         page, page_size;
-};
-
-static struct ctx *
-ctx_new(struct hdl_req *r)
-{
-    struct ctx *c = of_mem_alloc(r->mem, sizeof(*c));
-    c->r = r;
-    of_verrs_init(&c->v);
-    return c;
-}
-
 /* ---- reads ---- */
 
 static void
-got(int rc, const struct customer *cu, void *arg)
+got(int rc, const struct customer *item, void *arg)
 {
-    struct hdl_req *r = arg;
-    if (rc == OF_NOTFOUND)
-        not_found(r);
-    else if (rc != OF_OK)
-        hdl_reply_rc(r, rc);
-    else
-        hdl_reply_json(r, 200, customer_json(cu));
+    hdl_reply_item(arg, rc, item, customer_json, "Customer");
 }
 
 void
@@ -63,7 +36,7 @@ hdl_customers_get(struct hdl_req *r)
 static void
 listed(int rc, const struct customer_list *l, void *arg)
 {
-    struct ctx *c = arg;
+    struct hdl_call *c = arg;
     hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), customer_json,
                    c->page, c->page_size, l ? l->total : 0);
 }
@@ -71,7 +44,7 @@ listed(int rc, const struct customer_list *l, void *arg)
 void
 hdl_customers_list(struct hdl_req *r)
 {
-    struct ctx            *c = ctx_new(r);
+    struct hdl_call       *c = hdl_call_new(r);
     struct customer_filter f = { .tier = -1, .is_active = -1, .sort = CSORT_ID };
 
     hdl_paging(r, &c->v, &c->page, &c->page_size);
@@ -104,7 +77,7 @@ hdl_customers_list(struct hdl_req *r)
 /* JSON types only (absent required fields too, for a create); the field
  * rules are the domain's. false when a problem was found. */
 static bool
-parse_input(json_t *body, bool create, struct ctx *c, struct customer_input *in)
+parse_input(json_t *body, bool create, struct hdl_call *c, struct customer_input *in)
 {
     memset(in, 0, sizeof(*in));
     in->has_name = hdl_field_str(body, "name", create, &c->v, &in->name, &in->name_len) == FIELD_OK;
@@ -117,12 +90,12 @@ parse_input(json_t *body, bool create, struct ctx *c, struct customer_input *in)
 static void
 written(int rc, const struct customer *cu, void *arg, int ok_status)
 {
-    struct ctx *c = arg;
+    struct hdl_call *c = arg;
     switch (rc) {
     case OF_OK:       hdl_reply_json(c->r, ok_status, customer_json(cu)); break;
     case OF_INVALID:  hdl_reply_verrs(c->r, &c->v); break;
     case OF_CONFLICT: hdl_reply_error(c->r, 409, "Customer email already exists"); break;
-    case OF_NOTFOUND: not_found(c->r); break;
+    case OF_NOTFOUND: hdl_reply_not_found(c->r, "Customer"); break;
     default:          hdl_reply_rc(c->r, rc); break;
     }
 }
@@ -137,7 +110,7 @@ hdl_customers_create(struct hdl_req *r)
     json_t *body = hdl_json_body(r);
     if (body == NULL)
         return;
-    struct ctx *c = ctx_new(r);
+    struct hdl_call *c = hdl_call_new(r);
     if (!parse_input(body, true, c, &in)) {
         customer_validate(&in, false, r->mem, &c->v);   /* the rules of the fields that parsed */
         hdl_reply_verrs(r, &c->v);
@@ -153,7 +126,7 @@ hdl_customers_patch(struct hdl_req *r)
     json_t *body = hdl_json_body(r);
     if (body == NULL)
         return;
-    struct ctx *c = ctx_new(r);
+    struct hdl_call *c = hdl_call_new(r);
     if (!parse_input(body, false, c, &in)) {
         customer_validate(&in, false, r->mem, &c->v);
         hdl_reply_verrs(r, &c->v);
@@ -170,7 +143,7 @@ removed(int rc, enum customer_removal how, void *arg)
     if (rc == OF_OK)
         hdl_reply_empty(r, 204);
     else if (rc == OF_NOTFOUND)
-        not_found(r);
+        hdl_reply_not_found(r, "Customer");
     else
         hdl_reply_rc(r, rc);
 }

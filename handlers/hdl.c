@@ -340,6 +340,33 @@ hdl_reply_page(struct hdl_req *r, int rc, const void *items, size_t n, size_t it
     hdl_reply_json(r, 200, hdl_page(arr, page, page_size, total));
 }
 
+struct hdl_call *
+hdl_call_new(struct hdl_req *r)
+{
+    struct hdl_call *c = of_mem_alloc(r->mem, sizeof(*c));
+    c->r = r;
+    of_verrs_init(&c->v);
+    c->page = c->page_size = 0;
+    return c;
+}
+
+void
+hdl_reply_not_found(struct hdl_req *r, const char *entity)
+{
+    hdl_reply_error(r, 404, of_mem_printf(r->mem, "%s %lld not found", entity, (long long)r->ids[0]));
+}
+
+void
+hdl_reply_item(struct hdl_req *r, int rc, const void *item, hdl_render_fn render, const char *entity)
+{
+    if (rc == OF_NOTFOUND)
+        hdl_reply_not_found(r, entity);
+    else if (rc != OF_OK)
+        hdl_reply_rc(r, rc);
+    else
+        hdl_reply_json(r, 200, render(item));
+}
+
 struct audit_ctx *
 hdl_audit(struct hdl_req *r)
 {

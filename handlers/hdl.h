@@ -130,6 +130,22 @@ typedef json_t *(*hdl_render_fn)(const void *item);
 void hdl_reply_page(struct hdl_req *r, int rc, const void *items, size_t n, size_t item_size,
                     hdl_render_fn render, int64_t page, int64_t page_size, int64_t total);
 
+/* What a handler keeps across its service's callback: the request, the
+ * problem list the service may add to, and the page asked for. */
+struct hdl_call {
+    struct hdl_req *r;
+    struct of_verrs v;
+    int64_t         page, page_size;
+};
+struct hdl_call *hdl_call_new(struct hdl_req *r);
+
+/* 404 {"detail":"<entity> <first path id> not found"}. */
+void hdl_reply_not_found(struct hdl_req *r, const char *entity);
+/* A read's answer: 200 with render(item); OF_NOTFOUND → hdl_reply_not_found;
+ * anything else → its error. */
+void hdl_reply_item(struct hdl_req *r, int rc, const void *item, hdl_render_fn render,
+                    const char *entity);
+
 /* Who writes, under which request id: for the audit row of an admin write. */
 struct audit_ctx *hdl_audit(struct hdl_req *r);
 

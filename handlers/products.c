@@ -18,39 +18,12 @@ product_json(const void *item)
                      "created_at", p->created_at, "updated_at", p->updated_at);
 }
 
-static void
-not_found(struct hdl_req *r)
-{
-    hdl_reply_error(r, 404, of_mem_printf(r->mem, "Product %lld not found", (long long)r->ids[0]));
-}
-
-struct ctx {
-    struct hdl_req *r;
-    struct of_verrs v;
-    int64_t         page, page_size;
-};
-
-static struct ctx *
-ctx_new(struct hdl_req *r)
-{
-    struct ctx *c = of_mem_alloc(r->mem, sizeof(*c));
-    c->r = r;
-    of_verrs_init(&c->v);
-    return c;
-}
-
 /* ---- reads ---- */
 
 static void
-got(int rc, const struct product *p, void *arg)
+got(int rc, const struct product *item, void *arg)
 {
-    struct hdl_req *r = arg;
-    if (rc == OF_NOTFOUND)
-        not_found(r);
-    else if (rc != OF_OK)
-        hdl_reply_rc(r, rc);
-    else
-        hdl_reply_json(r, 200, product_json(p));
+    hdl_reply_item(arg, rc, item, product_json, "Product");
 }
 
 void
@@ -62,7 +35,7 @@ hdl_products_get(struct hdl_req *r)
 static void
 listed(int rc, const struct product_list *l, void *arg)
 {
-    struct ctx *c = arg;
+    struct hdl_call *c = arg;
     hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), product_json,
                    c->page, c->page_size, l ? l->total : 0);
 }
@@ -70,7 +43,7 @@ listed(int rc, const struct product_list *l, void *arg)
 void
 hdl_products_list(struct hdl_req *r)
 {
-    struct ctx           *c = ctx_new(r);
+    struct hdl_call      *c = hdl_call_new(r);
     struct product_filter f = { .in_stock = -1, .sort = PSORT_ID };
 
     hdl_paging(r, &c->v, &c->page, &c->page_size);
@@ -95,7 +68,7 @@ hdl_products_list(struct hdl_req *r)
 /* Type problems go to c->v; the service adds rule problems and answers
  * OF_INVALID with all of them. */
 static void
-parse_input(json_t *body, struct ctx *c, struct product_input *in)
+parse_input(json_t *body, struct hdl_call *c, struct product_input *in)
 {
     enum hdl_field f;
 
@@ -116,12 +89,12 @@ parse_input(json_t *body, struct ctx *c, struct product_input *in)
 static void
 written(int rc, const struct product *p, void *arg, int ok_status)
 {
-    struct ctx *c = arg;
+    struct hdl_call *c = arg;
     switch (rc) {
     case OF_OK:       hdl_reply_json(c->r, ok_status, product_json(p)); break;
     case OF_INVALID:  hdl_reply_verrs(c->r, &c->v); break;
     case OF_CONFLICT: hdl_reply_error(c->r, 409, "Product already exists"); break;
-    case OF_NOTFOUND: not_found(c->r); break;
+    case OF_NOTFOUND: hdl_reply_not_found(c->r, "Product"); break;
     default:          hdl_reply_rc(c->r, rc); break;
     }
 }
@@ -136,7 +109,7 @@ hdl_products_create(struct hdl_req *r)
     json_t *body = hdl_json_body(r);
     if (body == NULL)
         return;
-    struct ctx *c = ctx_new(r);
+    struct hdl_call *c = hdl_call_new(r);
     parse_input(body, c, &in);
     product_svc_insert(r->svc->products, r->mem, &in, hdl_audit(r), &c->v, created, c);
 }
@@ -148,7 +121,7 @@ hdl_products_patch(struct hdl_req *r)
     json_t *body = hdl_json_body(r);
     if (body == NULL)
         return;
-    struct ctx *c = ctx_new(r);
+    struct hdl_call *c = hdl_call_new(r);
     parse_input(body, c, &in);
     product_svc_update(r->svc->products, r->mem, r->ids[0], &in, hdl_audit(r), &c->v, updated, c);
 }
@@ -160,7 +133,7 @@ deleted(int rc, void *arg)
     if (rc == OF_OK)
         hdl_reply_empty(r, 204);
     else if (rc == OF_NOTFOUND)
-        not_found(r);
+        hdl_reply_not_found(r, "Product");
     else
         hdl_reply_rc(r, rc);
 }
