@@ -194,6 +194,12 @@ repo_get(void *self, struct of_mem *m, int64_t id, int64_t owner_id, bank_accoun
 }
 
 static void
+fill_account(struct of_mem *m, const PGresult *r, int row, void *item)
+{
+    row_to_account(m, r, row, 0, item);
+}
+
+static void
 on_list(const struct pool_res *res, void *arg)
 {
     struct op *op = arg;
@@ -202,16 +208,9 @@ on_list(const struct pool_res *res, void *arg)
         op->list_cb(rc, NULL, op->arg);
         return;
     }
-    int n = PQntuples(res->res);
     struct bank_account_list *l = of_mem_calloc(op->m, sizeof(*l));
-    struct bank_account *items = of_mem_alloc(op->m, sizeof(*items) * (size_t)(n ? n : 1));
-    size_t k = 0;
-    for (int i = 0; i < n; i++)
-        if (!sql_isnull(res->res, i, 0))
-            row_to_account(op->m, res->res, i, 0, &items[k++]);
-    l->items = items;
-    l->n = k;
-    l->total = n > 0 ? sql_i64(res->res, 0, 5) : 0;
+    l->items = sql_page_rows(op->m, res->res, sizeof(struct bank_account), fill_account, 5,
+                             &l->n, &l->total);
     op->list_cb(OF_OK, l, op->arg);
 }
 

@@ -105,8 +105,9 @@ tier_of(const char *s)
 }
 
 static void
-row_to_customer(struct of_mem *m, const PGresult *r, int row, struct customer *c)
+row_to_customer(struct of_mem *m, const PGresult *r, int row, void *item)
 {
+    struct customer *c = item;
     c->id = sql_i64(r, row, 0);
     c->name = sql_str(m, r, row, 1);
     c->email = sql_str(m, r, row, 2);
@@ -152,16 +153,8 @@ on_list(const struct pool_res *res, void *arg)
         op->list_cb(rc, NULL, op->arg);
         return;
     }
-    int n = PQntuples(res->res);
     struct customer_list *l = of_mem_calloc(op->m, sizeof(*l));
-    struct customer *items = of_mem_alloc(op->m, sizeof(*items) * (size_t)(n ? n : 1));
-    size_t k = 0;
-    for (int i = 0; i < n; i++)
-        if (!sql_isnull(res->res, i, 0))     /* the all-NULL row of a page past the end */
-            row_to_customer(op->m, res->res, i, &items[k++]);
-    l->items = items;
-    l->n = k;
-    l->total = n > 0 ? sql_i64(res->res, 0, 6) : 0;
+    l->items = sql_page_rows(op->m, res->res, sizeof(struct customer), row_to_customer, 6, &l->n, &l->total);
     op->list_cb(OF_OK, l, op->arg);
 }
 

@@ -88,8 +88,9 @@ op_new(struct of_mem *m, void *arg, int missing_rc)
 }
 
 static void
-row_to_product(struct of_mem *m, const PGresult *r, int row, struct product *p)
+row_to_product(struct of_mem *m, const PGresult *r, int row, void *item)
 {
+    struct product *p = item;
     p->id = sql_i64(r, row, 0);
     p->name = sql_str(m, r, row, 1);
     p->price = sql_i64(r, row, 2);
@@ -134,16 +135,8 @@ on_list(const struct pool_res *res, void *arg)
         op->list_cb(rc, NULL, op->arg);
         return;
     }
-    int n = PQntuples(res->res);
     struct product_list *l = of_mem_calloc(op->m, sizeof(*l));
-    struct product *items = of_mem_alloc(op->m, sizeof(*items) * (size_t)(n ? n : 1));
-    size_t k = 0;
-    for (int i = 0; i < n; i++)
-        if (!sql_isnull(res->res, i, 0))
-            row_to_product(op->m, res->res, i, &items[k++]);
-    l->items = items;
-    l->n = k;
-    l->total = n > 0 ? sql_i64(res->res, 0, 6) : 0;
+    l->items = sql_page_rows(op->m, res->res, sizeof(struct product), row_to_product, 6, &l->n, &l->total);
     op->list_cb(OF_OK, l, op->arg);
 }
 

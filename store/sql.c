@@ -59,6 +59,21 @@ sql_rc(const struct pool_res *r)
     return OF_ERR;
 }
 
+void *
+sql_page_rows(struct of_mem *m, const PGresult *r, size_t item_size, sql_row_fn fill,
+              int total_col, size_t *n, int64_t *total)
+{
+    int   rows = PQntuples(r);
+    char *items = of_mem_calloc(m, item_size * (size_t)(rows > 0 ? rows : 1));
+    size_t k = 0;
+    for (int i = 0; i < rows; i++)
+        if (!PQgetisnull(r, i, 0))
+            fill(m, r, i, items + item_size * k++);
+    *n = k;
+    *total = rows > 0 ? sql_i64(r, 0, total_col) : 0;
+    return items;
+}
+
 const char *
 sql_i64_param(struct of_mem *m, int64_t v)
 {

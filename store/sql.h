@@ -26,6 +26,16 @@ const char *sql_str(struct of_mem *m, const PGresult *r, int row, int col);  /* 
  * anything else OF_ERR. */
 int sql_rc(const struct pool_res *r);
 
+/* Fills one item (of a repository's own type) from a result row. */
+typedef void (*sql_row_fn)(struct of_mem *m, const PGresult *r, int row, void *item);
+
+/* The items of a paged list statement (the `(SELECT count(*) ...) t LEFT JOIN
+ * LATERAL (...) ON true` shape): an arena array of item_size-byte items, one
+ * per row but the all-NULL row a page past the end yields; *total from column
+ * total_col of the first row. */
+void *sql_page_rows(struct of_mem *m, const PGresult *r, size_t item_size, sql_row_fn fill,
+                    int total_col, size_t *n, int64_t *total);
+
 /* Format an int64 as text into the arena, for a statement parameter. */
 const char *sql_i64_param(struct of_mem *m, int64_t v);
 

@@ -63,8 +63,9 @@ op_new(struct of_mem *m, void *arg)
 }
 
 static void
-row_to_user(struct of_mem *m, const PGresult *r, int row, struct user *u)
+row_to_user(struct of_mem *m, const PGresult *r, int row, void *item)
 {
+    struct user *u = item;
     u->id = sql_i64(r, row, 0);
     u->email = sql_str(m, r, row, 1);
     u->role = strcmp(PQgetvalue(r, row, 2), "admin") == 0 ? ROLE_ADMIN : ROLE_USER;
@@ -132,16 +133,8 @@ on_list(const struct pool_res *res, void *arg)
         op->list_cb(rc, NULL, op->arg);
         return;
     }
-    int n = PQntuples(res->res);
     struct user_list *l = of_mem_calloc(op->m, sizeof(*l));
-    struct user *items = of_mem_calloc(op->m, sizeof(*items) * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++) {
-        if (sql_isnull(res->res, i, 0))
-            continue;          /* the one all-NULL row of a page past the end */
-        row_to_user(op->m, res->res, i, &items[l->n++]);
-    }
-    l->items = items;
-    l->total = n > 0 ? sql_i64(res->res, 0, 4) : 0;
+    l->items = sql_page_rows(op->m, res->res, sizeof(struct user), row_to_user, 4, &l->n, &l->total);
     op->list_cb(OF_OK, l, op->arg);
 }
 
