@@ -156,21 +156,18 @@ row_to_transfer(struct of_mem *m, const PGresult *r, int row, int col, struct tr
 /* ---- accounts ---- */
 
 static void
+fill_account(struct of_mem *m, const PGresult *r, int row, void *item)
+{
+    row_to_account(m, r, row, 0, item);
+}
+
+static void
 on_account(const struct pool_res *res, void *arg)
 {
     struct op *op = arg;
-    int rc = sql_rc(res);
-    if (rc != OF_OK) {
-        op->cb(rc, NULL, op->arg);
-        return;
-    }
-    if (PQntuples(res->res) == 0) {
-        op->cb(op->missing_rc, NULL, op->arg);
-        return;
-    }
-    struct bank_account *a = of_mem_alloc(op->m, sizeof(*a));
-    row_to_account(op->m, res->res, 0, 0, a);
-    op->cb(OF_OK, a, op->arg);
+    int rc;
+    struct bank_account *a = sql_one_row(op->m, res, sizeof(*a), fill_account, op->missing_rc, &rc);
+    op->cb(rc, a, op->arg);
 }
 
 static void
@@ -191,12 +188,6 @@ repo_get(void *self, struct of_mem *m, int64_t id, int64_t owner_id, bank_accoun
     op->cb = cb;
     const char *p[] = { sql_i64_param(m, id), owner_param(m, owner_id) };
     pool_query(self, m, &st_get, p, on_account, op);
-}
-
-static void
-fill_account(struct of_mem *m, const PGresult *r, int row, void *item)
-{
-    row_to_account(m, r, row, 0, item);
 }
 
 static void

@@ -121,18 +121,9 @@ static void
 on_customer(const struct pool_res *res, void *arg)
 {
     struct op *op = arg;
-    int rc = sql_rc(res);
-    if (rc != OF_OK) {
-        op->cb(rc, NULL, op->arg);
-        return;
-    }
-    if (PQntuples(res->res) == 0) {
-        op->cb(op->missing_rc, NULL, op->arg);
-        return;
-    }
-    struct customer *c = of_mem_alloc(op->m, sizeof(*c));
-    row_to_customer(op->m, res->res, 0, c);
-    op->cb(OF_OK, c, op->arg);
+    int rc;
+    struct customer *c = sql_one_row(op->m, res, sizeof(*c), row_to_customer, op->missing_rc, &rc);
+    op->cb(rc, c, op->arg);
 }
 
 static void

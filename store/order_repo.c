@@ -410,10 +410,7 @@ static void
 on_deleted(const struct pool_res *res, void *arg)
 {
     struct op *op = arg;
-    int rc = sql_rc(res);
-    if (rc == OF_OK && PQntuples(res->res) == 0)
-        rc = OF_NOTFOUND;
-    op->done_cb(rc, op->arg);
+    op->done_cb(sql_rc_found(res), op->arg);
 }
 
 static void

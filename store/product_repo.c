@@ -103,18 +103,9 @@ static void
 on_product(const struct pool_res *res, void *arg)
 {
     struct op *op = arg;
-    int rc = sql_rc(res);
-    if (rc != OF_OK) {
-        op->cb(rc, NULL, op->arg);
-        return;
-    }
-    if (PQntuples(res->res) == 0) {
-        op->cb(op->missing_rc, NULL, op->arg);
-        return;
-    }
-    struct product *p = of_mem_alloc(op->m, sizeof(*p));
-    row_to_product(op->m, res->res, 0, p);
-    op->cb(OF_OK, p, op->arg);
+    int rc;
+    struct product *p = sql_one_row(op->m, res, sizeof(*p), row_to_product, op->missing_rc, &rc);
+    op->cb(rc, p, op->arg);
 }
 
 static void
@@ -198,10 +189,7 @@ static void
 on_deleted(const struct pool_res *res, void *arg)
 {
     struct op *op = arg;
-    int rc = sql_rc(res);
-    if (rc == OF_OK && PQntuples(res->res) == 0)
-        rc = OF_NOTFOUND;
-    op->done_cb(rc, op->arg);
+    op->done_cb(sql_rc_found(res), op->arg);
 }
 
 static void

@@ -74,6 +74,29 @@ sql_page_rows(struct of_mem *m, const PGresult *r, size_t item_size, sql_row_fn 
     return items;
 }
 
+void *
+sql_one_row(struct of_mem *m, const struct pool_res *r, size_t item_size, sql_row_fn fill,
+            int missing_rc, int *rc)
+{
+    *rc = sql_rc(r);
+    if (*rc != OF_OK)
+        return NULL;
+    if (PQntuples(r->res) == 0) {
+        *rc = missing_rc;
+        return NULL;
+    }
+    void *item = of_mem_calloc(m, item_size);
+    fill(m, r->res, 0, item);
+    return item;
+}
+
+int
+sql_rc_found(const struct pool_res *r)
+{
+    int rc = sql_rc(r);
+    return rc == OF_OK && PQntuples(r->res) == 0 ? OF_NOTFOUND : rc;
+}
+
 const char *
 sql_i64_param(struct of_mem *m, int64_t v)
 {

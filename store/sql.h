@@ -36,6 +36,14 @@ typedef void (*sql_row_fn)(struct of_mem *m, const PGresult *r, int row, void *i
 void *sql_page_rows(struct of_mem *m, const PGresult *r, size_t item_size, sql_row_fn fill,
                     int total_col, size_t *n, int64_t *total);
 
+/* The first row of a statement that yields at most one, as an arena item
+ * of item_size bytes filled by fill; NULL with *rc the failure's code, or
+ * missing_rc when there was no row. */
+void *sql_one_row(struct of_mem *m, const struct pool_res *r, size_t item_size, sql_row_fn fill,
+                  int missing_rc, int *rc);
+/* sql_rc(), and OF_NOTFOUND for a statement that succeeded on no row. */
+int sql_rc_found(const struct pool_res *r);
+
 /* Format an int64 as text into the arena, for a statement parameter. */
 const char *sql_i64_param(struct of_mem *m, int64_t v);
 

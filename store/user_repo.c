@@ -79,18 +79,9 @@ static void
 on_user(const struct pool_res *res, void *arg, int missing_rc)
 {
     struct op *op = arg;
-    int rc = sql_rc(res);
-    if (rc != OF_OK) {
-        op->cb(rc, NULL, op->arg);
-        return;
-    }
-    if (PQntuples(res->res) == 0) {
-        op->cb(missing_rc, NULL, op->arg);
-        return;
-    }
-    struct user *u = of_mem_calloc(op->m, sizeof(*u));
-    row_to_user(op->m, res->res, 0, u);
-    op->cb(OF_OK, u, op->arg);
+    int rc;
+    struct user *u = sql_one_row(op->m, res, sizeof(*u), row_to_user, missing_rc, &rc);
+    op->cb(rc, u, op->arg);
 }
 
 static void on_user_or_404(const struct pool_res *r, void *arg) { on_user(r, arg, OF_NOTFOUND); }
@@ -162,10 +153,7 @@ static void
 on_deleted(const struct pool_res *res, void *arg)
 {
     struct op *op = arg;
-    int rc = sql_rc(res);
-    if (rc == OF_OK && PQntuples(res->res) == 0)
-        rc = OF_NOTFOUND;
-    op->done_cb(rc, op->arg);
+    op->done_cb(sql_rc_found(res), op->arg);
 }
 
 static void
