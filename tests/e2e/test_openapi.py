@@ -131,6 +131,43 @@ def test_auth_levels_match_security(doc):
     assert not problems, "\n".join(problems)
 
 
+# Routes API.md names that are not built yet, each with the issue that builds
+# it. The list is printed on every run; the issue that lands a route removes it
+# here, and a route listed here that the document has fails the test.
+APIMD_NOT_BUILT_YET = {
+    ("POST", "/api/v1/webhooks"): "issue 12 (Events)",
+    ("GET", "/api/v1/webhooks"): "issue 12 (Events)",
+    ("GET", "/api/v1/webhooks/{id}"): "issue 12 (Events)",
+    ("PATCH", "/api/v1/webhooks/{id}"): "issue 12 (Events)",
+    ("DELETE", "/api/v1/webhooks/{id}"): "issue 12 (Events)",
+    ("GET", "/api/v1/webhooks/{id}/deliveries"): "issue 12 (Events)",
+    ("POST", "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry"): "issue 12 (Events)",
+}
+_METHOD = r"(?:GET|POST|PUT|PATCH|DELETE)"
+
+
+def not_built_yet_line():
+    """The line conftest.py prints at the end of every run of this module."""
+    items = ", ".join(f"{m} {p} [{why}]" for (m, p), why in sorted(APIMD_NOT_BUILT_YET.items()))
+    return "API.md routes not built yet: " + (items or "none")
+
+
+def apimd_routes(text):
+    """Every (method, path) API.md names in backquotes: `GET /x`, `GET|PATCH /x`,
+    also when the line breaks between the method and the path."""
+    named = set()
+    for methods, path in re.findall(rf"`({_METHOD}(?:\|{_METHOD})*)\s+(/[^`\s]*)`", text):
+        for m in methods.split("|"):
+            named.add((m, path))
+    return named
+
+
+def test_apimd_route_parser():
+    text = "`GET|PATCH /a/{id}` and `POST\n  /b/{id}/retry` and `DELETE /c`"
+    assert apimd_routes(text) == {("GET", "/a/{id}"), ("PATCH", "/a/{id}"),
+                                  ("POST", "/b/{id}/retry"), ("DELETE", "/c")}
+
+
 def test_every_apimd_route_is_documented(doc):
     candidates = [os.path.join(SRC, "..", "shared", "API.md"), "/work/shared/API.md"]
     api_md = next((p for p in candidates if os.path.exists(p)), None)
@@ -138,10 +175,15 @@ def test_every_apimd_route_is_documented(doc):
         pytest.skip("shared/API.md not found beside the repository")
     with open(api_md) as f:
         text = f.read()
-    named = set(re.findall(r"`(GET|POST|PUT|PATCH|DELETE) (/[^`\s]*)`", text))
+    named = apimd_routes(text)
     assert len(named) >= 20, named
+    print(not_built_yet_line())
     ops = set(doc_operations(doc))
-    missing = sorted(named - ops)
+    unknown = sorted(set(APIMD_NOT_BUILT_YET) - named)
+    assert not unknown, f"listed as not built yet but API.md does not name them: {unknown}"
+    built = sorted(set(APIMD_NOT_BUILT_YET) & ops)
+    assert not built, f"built now: remove them from APIMD_NOT_BUILT_YET: {built}"
+    missing = sorted(named - ops - set(APIMD_NOT_BUILT_YET))
     assert not missing, f"API.md routes missing from the document: {missing}"
 
 
