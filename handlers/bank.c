@@ -171,7 +171,8 @@ status_of(int rc)
 static int
 render(void *arg, int rc, const void *result, const char **body)
 {
-    struct hdl_call *c = arg;
+    struct transfer_call *t = arg;
+    struct hdl_call      *c = &t->call;
     c->rc = rc;
     if (rc == OF_OK && result != NULL)
         *body = hdl_json_text(c->r, transfer_json(result));
