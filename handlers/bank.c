@@ -39,28 +39,11 @@ transfer_json(const void *item)
                      "amount", hdl_money(t->amount), "created_at", t->created_at);
 }
 
-static void
-not_found(struct hdl_req *r, int64_t id)
-{
-    hdl_reply_error(r, 404, of_mem_printf(r->mem, "Bank account %lld not found", (long long)id));
-}
-
-struct ctx {
-    struct hdl_req *r;
-    struct of_verrs v;
-    int64_t         page, page_size;
-    int64_t         from_id;     /* transfers: the source, for its 404 */
-    int             rc;          /* transfers: the outcome render saw */
+/* A transfer keeps its source account: the 404 names it. */
+struct transfer_call {
+    struct hdl_call call;
+    int64_t         from_id;
 };
-
-static struct ctx *
-ctx_new(struct hdl_req *r)
-{
-    struct ctx *c = of_mem_calloc(r->mem, sizeof(*c));
-    c->r = r;
-    of_verrs_init(&c->v);
-    return c;
-}
 
 static struct bank_viewer
 viewer_of(struct hdl_req *r)
@@ -70,7 +53,7 @@ viewer_of(struct hdl_req *r)
 
 /* page/page_size into c; false (422 sent) on problems */
 static bool
-paging(struct ctx *c)
+paging(struct hdl_call *c)
 {
     hdl_paging(c->r, &c->v, &c->page, &c->page_size);
     if (!of_verrs_any(&c->v))
@@ -84,7 +67,7 @@ paging(struct ctx *c)
 static void
 opened(int rc, const struct bank_account *a, void *arg)
 {
-    struct ctx *c = arg;
+    struct hdl_call *c = arg;
     switch (rc) {
     case OF_OK:      hdl_reply_json(c->r, 201, account_json(a)); break;
     case OF_INVALID: hdl_reply_verrs(c->r, &c->v); break;
@@ -102,7 +85,7 @@ hdl_bank_create(struct hdl_req *r)
     json_t *body = hdl_json_body(r);
     if (body == NULL)
         return;
-    struct ctx *c = ctx_new(r);
+    struct hdl_call *c = hdl_call_new(r);
     memset(&in, 0, sizeof(in));
     f = hdl_field_str(body, "name", false, &c->v, &in.name, &in.name_len);
     in.has_name = f != FIELD_ABSENT;
@@ -118,13 +101,7 @@ hdl_bank_create(struct hdl_req *r)
 static void
 got(int rc, const struct bank_account *a, void *arg)
 {
-    struct hdl_req *r = arg;
-    if (rc == OF_NOTFOUND)
-        not_found(r, r->ids[0]);
-    else if (rc != OF_OK)
-        hdl_reply_rc(r, rc);
-    else
-        hdl_reply_json(r, 200, account_json(a));
+    hdl_reply_item(arg, rc, a, account_json, "Bank account");
 }
 
 void
@@ -137,7 +114,7 @@ hdl_bank_get(struct hdl_req *r)
 static void
 listed(int rc, const struct bank_account_list *l, void *arg)
 {
-    struct ctx *c = arg;
+    struct hdl_call *c = arg;
     hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), account_json,
                    c->page, c->page_size, l ? l->total : 0);
 }
@@ -145,7 +122,7 @@ listed(int rc, const struct bank_account_list *l, void *arg)
 void
 hdl_bank_list(struct hdl_req *r)
 {
-    struct ctx *c = ctx_new(r);
+    struct hdl_call *c = hdl_call_new(r);
     if (!paging(c))
         return;
     struct bank_viewer who = viewer_of(r);
@@ -156,9 +133,9 @@ hdl_bank_list(struct hdl_req *r)
 static void
 history(int rc, const struct transfer_list *l, void *arg)
 {
-    struct ctx *c = arg;
+    struct hdl_call *c = arg;
     if (rc == OF_NOTFOUND) {
-        not_found(c->r, c->r->ids[0]);
+        hdl_reply_not_found(c->r, "Bank account");
         return;
     }
     hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), transfer_json,
@@ -168,7 +145,7 @@ history(int rc, const struct transfer_list *l, void *arg)
 void
 hdl_bank_history(struct hdl_req *r)
 {
-    struct ctx *c = ctx_new(r);
+    struct hdl_call *c = hdl_call_new(r);
     if (!paging(c))
         return;
     struct bank_viewer who = viewer_of(r);
@@ -194,7 +171,8 @@ status_of(int rc)
 static int
 render(void *arg, int rc, const void *result, const char **body)
 {
-    struct ctx *c = arg;
+    struct transfer_call *t = arg;
+    struct hdl_call      *c = &t->call;
     c->rc = rc;
     if (rc == OF_OK && result != NULL)
         *body = hdl_json_text(c->r, transfer_json(result));
@@ -208,11 +186,15 @@ render(void *arg, int rc, const void *result, const char **body)
 static void
 done(void *arg, const struct idem_answer *a)
 {
-    struct ctx *c = arg;
+    struct transfer_call *t = arg;
+    struct hdl_call      *c = &t->call;
     if (hdl_idem_send(c->r, a))
         return;
     switch (c->rc) {
-    case OF_NOTFOUND: not_found(c->r, c->from_id); break;
+    case OF_NOTFOUND:
+        hdl_reply_error(c->r, 404, of_mem_printf(c->r->mem, "Bank account %lld not found",
+                                                 (long long)t->from_id));
+        break;
     case OF_INVALID:  hdl_reply_verrs(c->r, &c->v); break;
     case OF_OK:       hdl_reply_rc(c->r, OF_ERR); break;
     default:          hdl_reply_rc(c->r, c->rc); break;
@@ -228,23 +210,25 @@ hdl_transfers_create(struct hdl_req *r)
     json_t *body = hdl_json_body(r);
     if (body == NULL)
         return;
-    struct ctx *c = ctx_new(r);
-    struct idem_key *k = of_mem_calloc(r->mem, sizeof(*k));
-    hdl_idem_key(r, &c->v, k, TRANSFER_ROUTE);
+    struct transfer_call *t = of_mem_calloc(r->mem, sizeof(*t));
+    struct of_verrs      *v = &t->call.v;
+    struct idem_key      *k = of_mem_calloc(r->mem, sizeof(*k));
+    hdl_call_init(&t->call, r);
+    hdl_idem_key(r, v, k, TRANSFER_ROUTE);
 
     memset(&in, 0, sizeof(in));
-    f = hdl_field_int(body, "from_account_id", false, &c->v, &in.from_account_id);
+    f = hdl_field_int(body, "from_account_id", false, v, &in.from_account_id);
     in.has_from = f != FIELD_ABSENT;
     in.bad_from = f == FIELD_BAD;
-    f = hdl_field_int(body, "to_account_id", false, &c->v, &in.to_account_id);
+    f = hdl_field_int(body, "to_account_id", false, v, &in.to_account_id);
     in.has_to = f != FIELD_ABSENT;
     in.bad_to = f == FIELD_BAD;
-    f = hdl_field_money(body, "amount", false, &c->v, &in.amount);
+    f = hdl_field_money(body, "amount", false, v, &in.amount);
     in.has_amount = f != FIELD_ABSENT;
     in.bad_amount = f == FIELD_BAD;
     in.bad = in.bad_from || in.bad_to || in.bad_amount;
-    c->from_id = in.from_account_id;
+    t->from_id = in.from_account_id;
     if (k->key != NULL)
         hdl_idem_fingerprint(r, body, k);
-    bank_svc_transfer(r->svc->bank, r->mem, r->who.user_id, &in, k, &c->v, render, done, c);
+    bank_svc_transfer(r->svc->bank, r->mem, r->who.user_id, &in, k, v, render, done, t);
 }

@@ -151,8 +151,5 @@ removed(int rc, enum customer_removal how, void *arg)
 void
 hdl_customers_delete(struct hdl_req *r)
 {
-    struct audit_ctx *a = of_mem_alloc(r->mem, sizeof(*a));
-    a->actor_id = r->who.user_id;
-    a->request_id = r->request_id;
-    customer_svc_delete(r->svc->customers, r->mem, r->ids[0], a, removed, r);
+    customer_svc_delete(r->svc->customers, r->mem, r->ids[0], hdl_audit(r), removed, r);
 }

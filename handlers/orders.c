@@ -40,28 +40,11 @@ order_json(const void *item)
         "updated_at", o->updated_at ? o->updated_at : "");
 }
 
-static void
-not_found(struct hdl_req *r)
-{
-    hdl_reply_error(r, 404, of_mem_printf(r->mem, "Order %lld not found", (long long)r->ids[0]));
-}
-
-struct ctx {
-    struct hdl_req    *r;
-    struct of_verrs    v;
-    int64_t            page, page_size;
-    int                rc;          /* a create's outcome, for non-stored answers */
-    enum rules_status  to;
+/* A status change keeps the status asked for, for its 409's detail. */
+struct status_call {
+    struct hdl_call call;
+    enum rules_status to;
 };
-
-static struct ctx *
-ctx_new(struct hdl_req *r)
-{
-    struct ctx *c = of_mem_calloc(r->mem, sizeof(*c));
-    c->r = r;
-    of_verrs_init(&c->v);
-    return c;
-}
 
 static bool
 is_admin(const struct hdl_req *r)
@@ -126,7 +109,7 @@ parse_items(struct hdl_req *r, json_t *body, struct of_verrs *v, struct order_in
 static int
 create_render(void *arg, int rc, const void *result, const char **body)
 {
-    struct ctx *c = arg;
+    struct hdl_call *c = arg;
     const struct order_outcome *out = result;
     c->rc = rc;
     switch (rc) {
@@ -153,7 +136,7 @@ create_render(void *arg, int rc, const void *result, const char **body)
 static void
 create_done(void *arg, const struct idem_answer *a)
 {
-    struct ctx *c = arg;
+    struct hdl_call *c = arg;
     if (hdl_idem_send(c->r, a))
         return;
     if (c->rc == OF_INVALID)
@@ -168,7 +151,7 @@ hdl_orders_create(struct hdl_req *r)
     json_t *body = hdl_json_body(r);
     if (body == NULL)
         return;
-    struct ctx         *c = ctx_new(r);
+    struct hdl_call    *c = hdl_call_new(r);
     struct idem_key    *k = of_mem_calloc(r->mem, sizeof(*k));
     struct order_input *in = of_mem_calloc(r->mem, sizeof(*in));
 
@@ -196,13 +179,7 @@ hdl_orders_create(struct hdl_req *r)
 static void
 got(int rc, const struct order *o, void *arg)
 {
-    struct hdl_req *r = arg;
-    if (rc == OF_NOTFOUND)
-        not_found(r);
-    else if (rc != OF_OK)
-        hdl_reply_rc(r, rc);
-    else
-        hdl_reply_json(r, 200, order_json(o));
+    hdl_reply_item(arg, rc, o, order_json, "Order");
 }
 
 void
@@ -214,7 +191,7 @@ hdl_orders_get(struct hdl_req *r)
 static void
 listed(int rc, const struct order_list *l, void *arg)
 {
-    struct ctx *c = arg;
+    struct hdl_call *c = arg;
     hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), order_json,
                    c->page, c->page_size, l ? l->total : 0);
 }
@@ -222,7 +199,7 @@ listed(int rc, const struct order_list *l, void *arg)
 void
 hdl_orders_list(struct hdl_req *r)
 {
-    struct ctx         *c = ctx_new(r);
+    struct hdl_call    *c = hdl_call_new(r);
     struct order_filter f = { .viewer = viewer_of(r), .status = -1, .sort = OSORT_CREATED_AT_DESC };
 
     hdl_paging(r, &c->v, &c->page, &c->page_size);
@@ -254,21 +231,22 @@ hdl_orders_list(struct hdl_req *r)
 static void
 transitioned(int rc, const struct order *o, enum rules_status current, void *arg)
 {
-    struct ctx *c = arg;
+    struct status_call *s = arg;
+    struct hdl_req     *r = s->call.r;
     char detail[RULES_TRANSITION_DETAIL_CAP];
     switch (rc) {
     case OF_OK:
-        hdl_reply_json(c->r, 200, order_json(o));
+        hdl_reply_json(r, 200, order_json(o));
         break;
     case OF_NOTFOUND:
-        not_found(c->r);
+        hdl_reply_not_found(r, "Order");
         break;
     case OF_CONFLICT:
-        rules_transition_detail(current, c->to, detail);
-        hdl_reply_error(c->r, 409, detail);
+        rules_transition_detail(current, s->to, detail);
+        hdl_reply_error(r, 409, detail);
         break;
     default:
-        hdl_reply_rc(c->r, rc);
+        hdl_reply_rc(r, rc);
         break;
     }
 }
@@ -279,15 +257,18 @@ hdl_orders_status(struct hdl_req *r)
     json_t *body = hdl_json_body(r);
     if (body == NULL)
         return;
-    struct ctx *c = ctx_new(r);
-    const char *s;
-    size_t      len;
-    if (hdl_field_str(body, "status", true, &c->v, &s, &len) == FIELD_OK
+    struct status_call *c = of_mem_calloc(r->mem, sizeof(*c));
+    struct of_verrs    *v = &c->call.v;
+    const char         *s;
+    size_t              len;
+
+    hdl_call_init(&c->call, r);
+    if (hdl_field_str(body, "status", true, v, &s, &len) == FIELD_OK
         && rules_status_parse(s, len, &c->to) != OF_OK)
-        of_verr_add(&c->v, OF_VE_VALUE, rules_strerror(RULES_E_STATUS), OF_K("body"),
+        of_verr_add(v, OF_VE_VALUE, rules_strerror(RULES_E_STATUS), OF_K("body"),
                     OF_K("status"), OF_END);
-    if (of_verrs_any(&c->v)) {
-        hdl_reply_verrs(r, &c->v);
+    if (of_verrs_any(v)) {
+        hdl_reply_verrs(r, v);
         return;
     }
     order_svc_transition(r->svc->orders, r->mem, r->ids[0], c->to, r->who.user_id, is_admin(r),
@@ -301,7 +282,7 @@ deleted(int rc, void *arg)
     if (rc == OF_OK)
         hdl_reply_empty(r, 204);
     else if (rc == OF_NOTFOUND)
-        not_found(r);
+        hdl_reply_not_found(r, "Order");
     else
         hdl_reply_rc(r, rc);
 }

@@ -19,6 +19,7 @@
 #include "worker/ratelimit.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "common/urlcode.h"
 #include "domain/auth_svc.h"
 
 #include <arpa/inet.h>
@@ -282,15 +283,6 @@ framing_ok(struct evhttp_request *ev, enum hdl_method m)
     return !(body && (m == HDL_HEAD || evhttp_request_get_command(ev) == EVHTTP_REQ_TRACE));
 }
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* The path as routes see it: percent-decoded, as FastAPI matches
  * (/api/v1/products/%31 is product 1). A NUL or a bad escape leaves it
  * undecoded, which then matches no route. */
@@ -299,22 +291,10 @@ decode_path(struct of_mem *m, const char *raw, size_t len)
 {
     if (memchr(raw, '%', len) == NULL)
         return of_mem_strndup(m, raw, len);
-    char  *out = of_mem_alloc(m, len + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (raw[i] != '%') {
-            out[o++] = raw[i];
-            continue;
-        }
-        int hi = i + 2 < len ? hexval(raw[i + 1]) : -1;
-        int lo = i + 2 < len ? hexval(raw[i + 2]) : -1;
-        if (hi < 0 || lo < 0 || (hi | lo) == 0)
-            return of_mem_strndup(m, raw, len);
-        out[o++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    out[o] = '\0';
-    return out;
+    char *out = of_mem_alloc(m, len + 1);
+    bool  exact;
+    of_url_decode(out, raw, len, OF_URL_PATH, &exact);
+    return exact ? out : of_mem_strndup(m, raw, len);
 }
 
 static enum hdl_method
@@ -450,10 +430,7 @@ static const struct hdl_io wreq_io = {
 static void
 too_many(struct wreq *q, int retry_after)
 {
-    char buf[16];
-    snprintf(buf, sizeof(buf), "%d", retry_after);
-    io_add_header(&q->r, "Retry-After", buf);
-    hdl_reply_error(&q->r, 429, "Too many requests");
+    hdl_reply_too_many(&q->r, retry_after);
 }
 
 static void

@@ -28,6 +28,7 @@ def test_writes_per_user_429_across_workers(srv):
         if r.status == 429:
             assert r.json() == {"detail": "Too many requests"}
             assert int(r.header("Retry-After")) >= 1
+            assert [k for k, _ in r.headers if k.lower() == "retry-after"] == ["Retry-After"]
     # every request is a new connection, so both workers took some: the bucket
     # is shared, or more than WRITES would have passed
     for line in srv.log_lines():

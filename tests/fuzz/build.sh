@@ -19,13 +19,13 @@ $cc $flags -o "$out/fuzz_rules" "$r/tests/fuzz/fuzz_rules.c" "$r/domain/rules.c"
     "$r/common/hash.c" -lsodium
 $cc $flags -o "$out/fuzz_jwt" "$r/tests/fuzz/fuzz_jwt.c" "$r/worker/jwt.c" \
     "$r/common/util.c" -ljwt -ljansson -lsodium
-$cc $flags -o "$out/fuzz_query" "$r/tests/fuzz/fuzz_query.c" "$r/handlers/hdl.c" \
-    "$r/domain/verr.c" "$r/domain/money.c" "$r/common/util.c" "$r/common/mem.c" \
+$cc $flags -o "$out/fuzz_query" "$r/tests/fuzz/fuzz_query.c" "$r/handlers/query.c" \
+    "$r/common/urlcode.c" "$r/domain/verr.c" "$r/common/util.c" "$r/common/mem.c" \
     "$r/common/log.c" "$r/common/hash.c" -ljansson -lsodium
 $cc $flags -o "$out/fuzz_config" "$r/tests/fuzz/fuzz_config.c" "$r/config/config.c" \
     "$r"/common/*.c -lconfig -lsodium
 $cc $flags -o "$out/fuzz_body" "$r/tests/fuzz/fuzz_body.c" "$r/handlers/hdl.c" \
-    "$r/handlers/idem.c" "$r/handlers/products.c" "$r/handlers/customers.c" \
+    "$r/handlers/reply.c" "$r/handlers/query.c" "$r/handlers/body.c" "$r/handlers/idem.c" "$r/handlers/products.c" "$r/handlers/customers.c" \
     "$r/handlers/orders.c" "$r/handlers/bank.c" "$r"/domain/*.c "$r"/common/*.c \
     -ljansson -lsodium
 echo "fuzz targets in $out"

@@ -1,6 +1,6 @@
 /*
  * fuzz_query.c -- libFuzzer target for the query-string and form parsing
- * every handler shares (handlers/hdl.h): hdl_form_value, hdl_query,
+ * every handler shares (handlers/query.h): hdl_form_value, hdl_query,
  * hdl_query_int, hdl_query_bool, hdl_paging.
  *
  * Input: the raw query string (or x-www-form-urlencoded body).
@@ -15,7 +15,8 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "handlers/hdl.h"
+#include "handlers/hdl.h"         /* struct hdl_req */
+#include "handlers/query.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
