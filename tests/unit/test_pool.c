@@ -1,5 +1,5 @@
 /*
- * test_pool.c -- store/pool.c against a real PostgreSQL 15.
+ * test_pool.c -- the pool (store/pool*.c, store/pgconn.c) against a real PostgreSQL 15.
  *
  * Not a fake: the pool's whole job is talking to libpq correctly. The test
  * starts its own throwaway cluster (tests/pg/testpg.sh) because some cases stop
