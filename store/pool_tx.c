@@ -62,15 +62,27 @@ static const struct pool_op_type pool_tx_begin_type = {
 static int
 tx_step_send(struct pgconn *c, struct pool_op *op)
 {
+    const struct pool_stmt *st[POOL_INLINE_RES];
+    const char *const      *pv[POOL_INLINE_RES];
     int n = 0;
+
+    if (op->begin) {
+        st[n] = &pgconn_st_begin;
+        pv[n++] = NULL;
+    }
+    if (op->st != NULL) {
+        st[n] = op->st;
+        pv[n++] = op->params;
+    }
+    if (op->commit) {
+        st[n] = &pgconn_st_commit;
+        pv[n++] = NULL;
+    }
     op->nres = 0;
-    op->cap = (size_t)op->begin + (op->st != NULL) + (size_t)op->commit;
-    if (op->begin && (++n, !pgconn_stmt(c, &pgconn_st_begin, NULL)))
-        return -1;
-    if (op->st != NULL && (++n, !pgconn_stmt(c, op->st, op->params)))
-        return -1;
-    if (op->commit && (++n, !pgconn_stmt(c, &pgconn_st_commit, NULL)))
-        return -1;
+    op->cap = (size_t)n;
+    for (int i = 0; i < n; i++)
+        if (!pgconn_stmt(c, st[i], pv[i]))
+            return -1;
     return n;
 }
 
