@@ -21,7 +21,7 @@ static const struct pool_stmt st_list = {
     "audit_list",
     "SELECT " ACOLS("a.") ", t.n FROM (SELECT count(*) AS n FROM audit_log WHERE " AFILTER ") t "
     "LEFT JOIN LATERAL (SELECT * FROM audit_log WHERE " AFILTER " ORDER BY id DESC "
-    "  LIMIT $3 OFFSET $4) a ON true ORDER BY a.id DESC", 4 };
+    "  LIMIT $3 OFFSET $4) a ON true ORDER BY a.id DESC", 4, POOL_STMT_READ };
 
 const struct pool_stmt *const store_audit_stmts[] = { &st_list };
 const size_t store_audit_nstmts = OF_ARRAY_LEN(store_audit_stmts);

@@ -43,26 +43,26 @@
 static const struct pool_stmt st_create = {
     "bank_create",
     "INSERT INTO bank_accounts (owner_id, name, balance_cents) VALUES ($1, $2, $3) "
-    "RETURNING " BCOLS(""), 3 };
+    "RETURNING " BCOLS(""), 3, 0 };
 
 static const struct pool_stmt st_get = {
     "bank_get",
     "SELECT " BCOLS("") " FROM bank_accounts WHERE id = $1 AND ($2::bigint IS NULL OR owner_id = $2)",
-    2 };
+    2, POOL_STMT_READ };
 
 /* $1 owner, $2 limit, $3 offset */
 static const struct pool_stmt st_list_own = {
     "bank_list_own",
     "SELECT " BCOLS("a.") ", t.n FROM (SELECT count(*) AS n FROM bank_accounts WHERE owner_id = $1) t "
     "LEFT JOIN LATERAL (SELECT * FROM bank_accounts WHERE owner_id = $1 ORDER BY id "
-    "  LIMIT $2 OFFSET $3) a ON true ORDER BY a.id", 3 };
+    "  LIMIT $2 OFFSET $3) a ON true ORDER BY a.id", 3, POOL_STMT_READ };
 
 /* $1 limit, $2 offset */
 static const struct pool_stmt st_list_all = {
     "bank_list_all",
     "SELECT " BCOLS("a.") ", t.n FROM (SELECT count(*) AS n FROM bank_accounts) t "
     "LEFT JOIN LATERAL (SELECT * FROM bank_accounts ORDER BY id LIMIT $1 OFFSET $2) a ON true "
-    "ORDER BY a.id", 2 };
+    "ORDER BY a.id", 2, POOL_STMT_READ };
 
 /* $1 account, $2 owner (NULL any), $3 limit, $4 offset.
  * Columns: account id, total, then TCOLS (NULL past the end). */
@@ -80,7 +80,7 @@ static const struct pool_stmt st_history = {
     "    (SELECT * FROM transfers WHERE to_account_id = a.id ORDER BY id DESC "
     "       LIMIT $3::bigint + $4::bigint)"
     "  ) u ORDER BY id DESC LIMIT $3 OFFSET $4) x ON true "
-    "ORDER BY x.id DESC", 4 };
+    "ORDER BY x.id DESC", 4, POOL_STMT_READ };
 
 /* $1 from, $2 to, $3 amount (cents), $4 caller.
  * Columns: source is the caller's, destination exists, funds suffice,
@@ -100,7 +100,7 @@ static const struct pool_stmt st_transfer = {
     "  EXISTS (SELECT 1 FROM lk WHERE id = $2), "
     "  COALESCE((SELECT balance_cents >= $3 FROM lk WHERE id = $1), false), "
     "  " TCOLS("t.") ", (SELECT count(*) FROM mv) "
-    "FROM (SELECT 1) one LEFT JOIN t ON true", 4 };
+    "FROM (SELECT 1) one LEFT JOIN t ON true", 4, 0 };
 
 const struct pool_stmt *const store_bank_stmts[] = {
     &st_create, &st_get, &st_list_own, &st_list_all, &st_history, &st_transfer,

@@ -19,7 +19,7 @@
                  SQL_TS(p "created_at")
 
 static const struct pool_stmt st_get = {
-    "customer_get", "SELECT " CCOLS("") " FROM customers WHERE id = $1", 1 };
+    "customer_get", "SELECT " CCOLS("") " FROM customers WHERE id = $1", 1, POOL_STMT_READ };
 
 /* $1 tier, $2 is_active, $3 q (literal, case-insensitive; emails are stored
  * lower-cased), $4 limit, $5 offset */
@@ -29,7 +29,7 @@ static const struct pool_stmt st_get = {
 #define CLIST(nm, inner, outer) { nm, \
     "SELECT " CCOLS("c.") ", t.n FROM (SELECT count(*) AS n FROM customers WHERE " CFILTER ") t " \
     "LEFT JOIN LATERAL (SELECT * FROM customers WHERE " CFILTER " ORDER BY " inner \
-    " LIMIT $4 OFFSET $5) c ON true ORDER BY " outer, 5 }
+    " LIMIT $4 OFFSET $5) c ON true ORDER BY " outer, 5, POOL_STMT_READ }
 
 static const struct pool_stmt st_list[CSORT_COUNT] = {
     CLIST("customer_list_id", "id", "c.id"),
@@ -41,7 +41,7 @@ static const struct pool_stmt st_list[CSORT_COUNT] = {
 static const struct pool_stmt st_create = {
     "customer_create",
     "INSERT INTO customers (name, email, tier, is_active) VALUES ($1, $2, $3, $4) "
-    "ON CONFLICT DO NOTHING RETURNING " CCOLS(""), 4 };
+    "ON CONFLICT DO NOTHING RETURNING " CCOLS(""), 4, 0 };
 
 static const struct pool_stmt st_update = {
     "customer_update",
@@ -49,7 +49,7 @@ static const struct pool_stmt st_update = {
     "  tier = COALESCE($4, tier), is_active = COALESCE($5::bool, is_active), "
     "  updated_at = CASE WHEN $2::text IS NULL AND $3::text IS NULL AND $4::text IS NULL "
     "    AND $5::bool IS NULL THEN updated_at ELSE now() END "
-    "WHERE id = $1 RETURNING " CCOLS(""), 5 };
+    "WHERE id = $1 RETURNING " CCOLS(""), 5, 0 };
 
 /* $1 id, $2 actor, $3 request id. Returns (id, deactivated) or no row. */
 static const struct pool_stmt st_remove = {
@@ -64,7 +64,7 @@ static const struct pool_stmt st_remove = {
     "  SELECT $2, 'delete', 'customer', id, $3, CASE WHEN has_orders "
     "    THEN jsonb_build_object('deactivated', true) "
     "    ELSE jsonb_build_object('name', name, 'email', email) END FROM c) "
-    "SELECT id, has_orders FROM c", 3 };
+    "SELECT id, has_orders FROM c", 3, 0 };
 
 const struct pool_stmt *const store_customer_stmts[] = {
     &st_get, &st_list[0], &st_list[1], &st_list[2], &st_list[3],

@@ -20,22 +20,22 @@ static const struct pool_stmt st_claim = {
     "  status = NULL, response_body = NULL, created_at = now(), "
     "  expires_at = now() + interval '24 hours' "
     "WHERE idempotency_keys.expires_at < now() "
-    "RETURNING 1", 4 };
+    "RETURNING 1", 4, 0 };
 
 static const struct pool_stmt st_lookup = {
     "idem_lookup",
     "SELECT fingerprint, status, response_body FROM idempotency_keys "
-    "WHERE user_id = $1 AND route = $2 AND key = $3", 3 };
+    "WHERE user_id = $1 AND route = $2 AND key = $3", 3, POOL_STMT_READ };
 
 static const struct pool_stmt st_store = {
     "idem_store",
     "UPDATE idempotency_keys SET status = $4, response_body = $5 "
-    "WHERE user_id = $1 AND route = $2 AND key = $3", 5 };
+    "WHERE user_id = $1 AND route = $2 AND key = $3", 5, 0 };
 
 static const struct pool_stmt st_purge = {
     "idem_purge",
     "WITH d AS (DELETE FROM idempotency_keys WHERE expires_at < now() RETURNING 1) "
-    "SELECT count(*) FROM d", 0 };
+    "SELECT count(*) FROM d", 0, 0 };
 
 const struct pool_stmt *const store_idem_stmts[] = { &st_claim, &st_lookup, &st_store, &st_purge };
 const size_t store_idem_nstmts = OF_ARRAY_LEN(store_idem_stmts);

@@ -34,7 +34,7 @@ static const struct pool_stmt st_refs = {
     "p AS (SELECT id, name, price_cents, in_stock FROM products WHERE id = ANY($2::bigint[]) "
     "      ORDER BY id FOR SHARE) "
     "SELECT c.name, c.is_active, p.id, p.name, p.price_cents, p.in_stock "
-    "FROM (VALUES (1)) d LEFT JOIN c ON true LEFT JOIN p ON true", 2 };
+    "FROM (VALUES (1)) d LEFT JOIN c ON true LEFT JOIN p ON true", 2, 0 };
 
 static const struct pool_stmt st_insert = {
     "order_insert",
@@ -45,13 +45,13 @@ static const struct pool_stmt st_insert = {
     "  CROSS JOIN unnest($5::bigint[], $6::int[], $7::bigint[]) WITH ORDINALITY AS x(pid, qty, price, ord) "
     "  JOIN products p ON p.id = x.pid ORDER BY x.ord RETURNING *) "
     "SELECT " OCOLS("o.", "c.name") ", " ICOLS " FROM o JOIN customers c ON c.id = o.customer_id "
-    "LEFT JOIN i ON true ORDER BY i.id", 7 };
+    "LEFT JOIN i ON true ORDER BY i.id", 7, 0 };
 
 static const struct pool_stmt st_get = {
     "order_get",
     "SELECT " OCOLS("o.", "c.name") ", " ICOLS " FROM orders o "
     "JOIN customers c ON c.id = o.customer_id LEFT JOIN order_items i ON i.order_id = o.id "
-    "WHERE o.id = $1 AND ($2::bigint IS NULL OR o.created_by = $2) ORDER BY i.id", 2 };
+    "WHERE o.id = $1 AND ($2::bigint IS NULL OR o.created_by = $2) ORDER BY i.id", 2, POOL_STMT_READ };
 
 #define OFILTER "($1::bigint IS NULL OR o.created_by = $1) AND ($2::text IS NULL OR o.status = $2) " \
                 "AND ($3::bigint IS NULL OR o.customer_id = $3)"
@@ -61,7 +61,7 @@ static const struct pool_stmt st_get = {
     "LEFT JOIN LATERAL (SELECT o.*, c.name AS customer_name FROM orders o " \
     "  JOIN customers c ON c.id = o.customer_id WHERE " OFILTER \
     "  ORDER BY " inner " LIMIT $4 OFFSET $5) p ON true " \
-    "LEFT JOIN order_items i ON i.order_id = p.id ORDER BY " outer ", i.id", 5 }
+    "LEFT JOIN order_items i ON i.order_id = p.id ORDER BY " outer ", i.id", 5, POOL_STMT_READ }
 
 static const struct pool_stmt st_list[OSORT_COUNT] = {
     OLIST("order_list_created_desc", "o.created_at DESC, o.id DESC", "p.created_at DESC, p.id DESC"),
@@ -84,14 +84,14 @@ static const struct pool_stmt st_transition = {
     "  FROM u CROSS JOIN cur WHERE $5::bigint IS NOT NULL) "
     "SELECT cur.status, " OCOLS("u.", "c.name") ", " ICOLS " FROM cur "
     "LEFT JOIN u ON true LEFT JOIN customers c ON c.id = u.customer_id "
-    "LEFT JOIN order_items i ON i.order_id = u.id ORDER BY i.id", 6 };
+    "LEFT JOIN order_items i ON i.order_id = u.id ORDER BY i.id", 6, 0 };
 
 static const struct pool_stmt st_delete = {
     "order_delete",
     "WITH d AS (DELETE FROM orders WHERE id = $1 RETURNING id, status), "
     "a AS (INSERT INTO audit_log (actor_id, action, entity, entity_id, request_id, details) "
     "  SELECT $2, 'delete', 'order', id, $3, jsonb_build_object('status', status) FROM d) "
-    "SELECT id FROM d", 3 };
+    "SELECT id FROM d", 3, 0 };
 
 const struct pool_stmt *const store_order_stmts[] = {
     &st_refs, &st_insert, &st_get,

@@ -3,21 +3,20 @@
  *
  * Each worker creates one pool on its event base. Connections are opened with
  * PQconnectStart/PQconnectPoll, statements are prepared once per connection at
- * connect time (or sent unnamed when database.prepared_statements = false),
+ * connect time (or sent unnamed when opts->prepared_statements is false),
  * and nothing on these paths ever blocks the loop.
  *
- * Three ways to talk to the database:
- *   pool_query   one statement on any free connection (autocommit). Plain
- *                reads -- SQL starting with SELECT, without FOR UPDATE/SHARE
- *                and without side-effect functions (nextval, pg_advisory_*,
- *                pg_sleep, set_config, ...) -- issued in the same event-loop
- *                pass are sent together in one round trip on one connection
- *                (pipeline, one sync). A read that fails does not fail its
- *                group-mates. To keep a SELECT out of such groups (e.g. it
- *                calls a function that writes), start its SQL with a comment.
- *   pool_batch   several statements in one round trip (pipeline mode); with
- *                atomic = true they run as BEGIN ... COMMIT and any failure
- *                rolls all of them back.
+ * Two ways to talk to the database:
+ *   pool_query   one statement on any free connection (autocommit). A
+ *                statement flagged POOL_STMT_READ by its repository (a plain
+ *                read: a SELECT without FOR UPDATE/SHARE and without
+ *                side-effect functions such as nextval, pg_advisory_*,
+ *                pg_sleep, set_config) is not sent alone: the reads issued in
+ *                the same event-loop pass go together in one round trip on
+ *                one connection (pipeline, one sync, so one implicit
+ *                transaction). A read that fails does not fail its
+ *                group-mates. A statement without the flag gets its own
+ *                round trip.
  *   pool_tx_*    an interactive transaction: the caller holds one connection
  *                across several round trips, then commits or rolls back.
  *
@@ -27,15 +26,18 @@
  * (57014 = statement_timeout); connection exceptions, server shutdown and
  * "database down" are OF_UNAVAILABLE. When every connection is down and the
  * last attempt to connect failed, operations fail at once (next loop turn)
- * with OF_UNAVAILABLE instead of waiting out the queue timeout. A request waits for a free connection
- * in a FIFO up to database.queue_timeout_ms, then gets rc = OF_UNAVAILABLE.
- * A broken connection fails its operation with OF_UNAVAILABLE and is reopened
- * with exponential backoff.
+ * with OF_UNAVAILABLE instead of waiting out the queue timeout. A request
+ * waits for a free connection in a FIFO up to opts->queue_timeout_ms, then
+ * gets rc = OF_UNAVAILABLE. A broken connection fails its operation with
+ * OF_UNAVAILABLE and is reopened with exponential backoff.
  *
  * Operation state is allocated from the caller's of_mem; the caller must keep
  * that arena alive until the callback has fired. If m->abandoned is set (the
  * client went away) when a transaction asks for its next step, the pool rolls
  * the transaction back, releases the connection and reports OF_UNAVAILABLE.
+ *
+ * The pool keeps its statistics to itself (pool_get_stats); the worker copies
+ * them into the scoreboard on its heartbeat.
  */
 #ifndef OF_POOL_H
 #define OF_POOL_H
@@ -46,11 +48,15 @@
 
 #include "common/mem.h"
 #include "common/of.h"
-#include "config/config.h"
 
 struct event_base;
 typedef struct pool pool;
 typedef struct pool_tx pool_tx;
+
+/* pool_stmt.flags: a plain read (see above) that pool_query may send in one
+ * round trip, and one implicit transaction, with other requests' reads. Set
+ * it only on a SELECT that neither locks rows nor has side effects. */
+#define POOL_STMT_READ  0x1u
 
 /* A statement known to the pool. Repositories define them as static consts
  * and list them in the table given to pool_create(). */
@@ -58,6 +64,17 @@ struct pool_stmt {
     const char *name;      /* unique, used as the prepared statement name */
     const char *sql;       /* $1..$n parameters only, never formatted */
     int         nparams;
+    unsigned    flags;     /* POOL_STMT_READ or 0 */
+};
+
+/* What the pool needs to know, filled by whoever wires it (the worker). */
+struct pool_opts {
+    const char *url;                   /* NULL or "": every operation fails OF_UNAVAILABLE */
+    int         size;                  /* connections; < 1 means 1 */
+    int         queue_timeout_ms;      /* longest wait for a free connection */
+    int         statement_timeout_ms;  /* sent as statement_timeout; 0 = none */
+    int         connect_timeout_s;     /* 0 = none (a prepare still gets 10 s) */
+    bool        prepared_statements;   /* false behind PgBouncer < 1.21 */
 };
 
 struct pool_res {
@@ -74,8 +91,9 @@ struct pool_stats {
     bool db_ok;                /* at least one connection is up, or the last attempt succeeded */
 };
 
-/* stmts: every statement any repository will use (copied by pointer; must be static). */
-pool *pool_create(struct event_base *base, const struct cfg_database *cfg,
+/* opts is read during the call (url is copied). stmts: every statement any
+ * repository will use (copied by pointer; must be static). */
+pool *pool_create(struct event_base *base, const struct pool_opts *opts,
                   const struct pool_stmt *const *stmts, size_t nstmts);
 /* Closes every connection; pending callbacks are not called. */
 void  pool_destroy(pool *p);
@@ -91,16 +109,6 @@ typedef void (*pool_cb)(const struct pool_res *r, void *arg);
 void pool_query(pool *p, struct of_mem *m, const struct pool_stmt *st,
                 const char *const *params, pool_cb cb, void *arg);
 
-/* results[i] for each statement, valid during the callback. rc is OF_OK only
- * when every statement succeeded; otherwise res[] entries may be NULL and
- * the failing statement's sqlstate is in the first failed entry.
- * A non-atomic batch sends one sync per statement; PgBouncer 1.18 in
- * transaction mode cannot take several syncs in flight, so behind it use
- * atomic batches (one sync) only. */
-typedef void (*pool_batch_cb)(int rc, const struct pool_res *results, size_t n, void *arg);
-void pool_batch(pool *p, struct of_mem *m, size_t n, const struct pool_stmt *const *sts,
-                const char *const *const *params, bool atomic, pool_batch_cb cb, void *arg);
-
 /* Interactive transactions. begin: cb gets a tx on OF_OK. Each query's cb gets
  * the same tx back. After commit's callback, or after rollback, tx is gone. A
  * failed statement leaves the transaction aborted: the caller must roll back. */
@@ -115,11 +123,6 @@ void pool_tx_commit(pool_tx *tx, pool_tx_cb cb, void *arg);
 void pool_tx_query_commit(pool_tx *tx, const struct pool_stmt *st, const char *const *params,
                           pool_tx_cb cb, void *arg);
 void pool_tx_rollback(pool_tx *tx);
-
-/* The pool writes open/busy/idle/waiting/db_ok into slot on every change
- * (relaxed atomic stores). slot may be NULL. */
-struct of_sb_slot;
-void pool_set_scoreboard(pool *p, struct of_sb_slot *slot);
 
 /* Small result helpers. sqlstate_is: r failed with exactly that SQLSTATE
  * ("23505" unique_violation, "23503" foreign_key_violation, "23514" check,

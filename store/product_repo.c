@@ -15,14 +15,14 @@
                  SQL_TS(p "created_at") ", " SQL_TS(p "updated_at")
 
 static const struct pool_stmt st_get = {
-    "product_get", "SELECT " PCOLS("") " FROM products WHERE id = $1", 1 };
+    "product_get", "SELECT " PCOLS("") " FROM products WHERE id = $1", 1, POOL_STMT_READ };
 
 #define PFILTER "($1::bool IS NULL OR in_stock = $1) AND " \
                 "($2::text IS NULL OR strpos(lower(name), lower($2)) > 0)"
 #define PLIST(nm, inner, outer) { nm, \
     "SELECT " PCOLS("p.") ", t.n FROM (SELECT count(*) AS n FROM products WHERE " PFILTER ") t " \
     "LEFT JOIN LATERAL (SELECT * FROM products WHERE " PFILTER " ORDER BY " inner \
-    " LIMIT $3 OFFSET $4) p ON true ORDER BY " outer, 4 }
+    " LIMIT $3 OFFSET $4) p ON true ORDER BY " outer, 4, POOL_STMT_READ }
 
 static const struct pool_stmt st_list[PSORT_COUNT] = {
     PLIST("product_list_id", "id", "p.id"),
@@ -42,7 +42,7 @@ static const struct pool_stmt st_create = {
     "WITH p AS (INSERT INTO products (name, price_cents, in_stock) VALUES ($1, $2, $3) "
     "  ON CONFLICT DO NOTHING RETURNING *), "
     AUDIT_INSERT("create", "jsonb_build_object('name', name, 'price', $4::text, 'in_stock', in_stock)")
-    "SELECT " PCOLS("") " FROM p", 6 };
+    "SELECT " PCOLS("") " FROM p", 6, 0 };
 
 static const struct pool_stmt st_update = {
     "product_update",
@@ -53,14 +53,14 @@ static const struct pool_stmt st_update = {
     "  WHERE id = $1 RETURNING *), "
     AUDIT_INSERT("update", "jsonb_strip_nulls(jsonb_build_object('name', $2::text, "
                  "'price', $7::text, 'in_stock', $4::bool))")
-    "SELECT " PCOLS("") " FROM p", 7 };
+    "SELECT " PCOLS("") " FROM p", 7, 0 };
 
 static const struct pool_stmt st_delete = {
     "product_delete",
     "WITH p AS (DELETE FROM products WHERE id = $1 RETURNING id, name), "
     "a AS (INSERT INTO audit_log (actor_id, action, entity, entity_id, request_id, details) "
     "  SELECT $2, 'delete', 'product', id, $3, jsonb_build_object('name', name) FROM p) "
-    "SELECT id FROM p", 3 };
+    "SELECT id FROM p", 3, 0 };
 
 const struct pool_stmt *const store_product_stmts[] = {
     &st_get, &st_list[0], &st_list[1], &st_list[2], &st_list[3], &st_list[4], &st_list[5],

@@ -5,5 +5,5 @@
 #include "store/testq.h"
 
 const struct pool_stmt pool_stmt_test_sleep = {
-    "test_sleep", "SELECT pg_sleep($1::float8 / 1000)", 1,
+    "test_sleep", "SELECT pg_sleep($1::float8 / 1000)", 1, 0,
 };

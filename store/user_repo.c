@@ -12,19 +12,19 @@
 #define USER_COLS "id, email, role, " SQL_TS("created_at")
 
 static const struct pool_stmt st_get = {
-    "user_get", "SELECT " USER_COLS " FROM users WHERE id = $1", 1 };
+    "user_get", "SELECT " USER_COLS " FROM users WHERE id = $1", 1, POOL_STMT_READ };
 static const struct pool_stmt st_get_by_email = {
-    "user_get_by_email", "SELECT " USER_COLS ", password_hash FROM users WHERE lower(email) = $1", 1 };
+    "user_get_by_email", "SELECT " USER_COLS ", password_hash FROM users WHERE lower(email) = $1", 1, POOL_STMT_READ };
 static const struct pool_stmt st_create = {
     "user_create",
     "INSERT INTO users (email, password_hash, role) VALUES ($1, $2, $3) "
-    "ON CONFLICT DO NOTHING RETURNING " USER_COLS, 3 };
+    "ON CONFLICT DO NOTHING RETURNING " USER_COLS, 3, 0 };
 /* Always one row at least, carrying the total, even past the last page. */
 static const struct pool_stmt st_list = {
     "user_list",
     "SELECT u.id, u.email, u.role, " SQL_TS("u.created_at") ", t.n "
     "FROM (SELECT count(*) AS n FROM users) t LEFT JOIN LATERAL "
-    "(SELECT * FROM users ORDER BY id LIMIT $1 OFFSET $2) u ON true ORDER BY u.id", 2 };
+    "(SELECT * FROM users ORDER BY id LIMIT $1 OFFSET $2) u ON true ORDER BY u.id", 2, POOL_STMT_READ };
 static const struct pool_stmt st_set_role = {
     "user_set_role",
     "WITH u AS (UPDATE users SET role = $2 WHERE id = $1 RETURNING id, email, role, created_at, "
@@ -32,13 +32,13 @@ static const struct pool_stmt st_set_role = {
     "a AS (INSERT INTO audit_log (actor_id, action, entity, entity_id, request_id, details) "
     "  SELECT $3, 'update', 'user', id, $4, jsonb_build_object('role', jsonb_build_object("
     "    'from', old_role, 'to', role)) FROM u) "
-    "SELECT " USER_COLS " FROM u", 4 };
+    "SELECT " USER_COLS " FROM u", 4, 0 };
 static const struct pool_stmt st_delete = {
     "user_delete",
     "WITH u AS (DELETE FROM users WHERE id = $1 RETURNING id, email), "
     "a AS (INSERT INTO audit_log (actor_id, action, entity, entity_id, request_id, details) "
     "  SELECT $2, 'delete', 'user', id, $3, jsonb_build_object('email', email) FROM u) "
-    "SELECT id FROM u", 3 };
+    "SELECT id FROM u", 3, 0 };
 
 const struct pool_stmt *const store_user_stmts[] = {
     &st_get, &st_get_by_email, &st_create, &st_list, &st_set_role, &st_delete,

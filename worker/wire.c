@@ -2,7 +2,8 @@
  * wire.c -- dependency injection, the C way: make the PostgreSQL
  * repositories over this worker's pool, give them to the services together
  * with the crypto adapters (argon2id thread pool, HS256 tokens), and hand the
- * services to the handlers through w->svc.
+ * services to the handlers through w->svc. The pool itself is made here too,
+ * from the configuration's database section (store/ does not read config/).
  */
 #include "worker/worker_int.h"
 #include "worker/jwt.h"
@@ -82,7 +83,7 @@ static const struct pool_stmt *all_stmts[256];
 static const struct pool_stmt *const test_stmts[] = { &pool_stmt_test_sleep };
 static const size_t test_nstmts = OF_ARRAY_LEN(test_stmts);
 
-const struct pool_stmt *const *
+static const struct pool_stmt *const *
 wire_statements(size_t *n)
 {
     static const struct { const struct pool_stmt *const *t; const size_t *n; } tables[] = {
@@ -101,6 +102,24 @@ wire_statements(size_t *n)
             all_stmts[k++] = tables[i].t[j];
     *n = k;
     return all_stmts;
+}
+
+/* The pool's options from the database section of the configuration. */
+pool *
+wire_pool_create(struct event_base *base, const struct of_cfg *cfg)
+{
+    const struct cfg_database *d = &cfg->database;
+    struct pool_opts o = {
+        .url = d->url,
+        .size = d->pool_size,
+        .queue_timeout_ms = d->queue_timeout_ms,
+        .statement_timeout_ms = d->statement_timeout_ms,
+        .connect_timeout_s = d->connect_timeout,
+        .prepared_statements = d->prepared_statements,
+    };
+    size_t n;
+    const struct pool_stmt *const *st = wire_statements(&n);
+    return pool_create(base, &o, st, n);
 }
 
 /* ---- expired Idempotency-Key purge: one job, on worker slot 0 only ---- */

@@ -31,6 +31,19 @@ mono_s(void)
     return (int64_t)(of_mono_ns() / 1000000000u);
 }
 
+/* The pool keeps its own counts; /metrics reads them from our slot. */
+static void
+sb_copy_pool_stats(struct worker *w)
+{
+    struct pool_stats ps;
+    pool_get_stats(w->pool, &ps);
+    atomic_store_explicit(&w->slot->pool_open, ps.open, memory_order_relaxed);
+    atomic_store_explicit(&w->slot->pool_busy, ps.busy, memory_order_relaxed);
+    atomic_store_explicit(&w->slot->pool_idle, ps.idle, memory_order_relaxed);
+    atomic_store_explicit(&w->slot->pool_waiting, ps.waiting, memory_order_relaxed);
+    atomic_store_explicit(&w->slot->db_ok, ps.db_ok, memory_order_relaxed);
+}
+
 static void
 on_heartbeat(evutil_socket_t fd, short what, void *arg)
 {
@@ -38,6 +51,7 @@ on_heartbeat(evutil_socket_t fd, short what, void *arg)
     OF_UNUSED(fd);
     OF_UNUSED(what);
     atomic_store_explicit(&w->slot->heartbeat, mono_s(), memory_order_relaxed);
+    sb_copy_pool_stats(w);
     if (getppid() == 1 && !w->stopping)
         worker_begin_stop(w, "master went away");
 }
@@ -117,6 +131,7 @@ on_warmup(evutil_socket_t fd, short what, void *arg)
         return;
     if ((w->bound = evhttp_accept_socket_with_handle(w->http, w->listen_fd)) == NULL)
         of_fatal("evhttp_accept_socket_with_handle() failed");
+    sb_copy_pool_stats(w);
     atomic_store(&w->slot->state, OF_SB_READY);
     of_log_info("worker ready (slot %d, generation %u)", w->slot_index,
                 atomic_load(&w->slot->generation));
@@ -204,11 +219,8 @@ worker_run(const struct worker_args *a)
         of_fatal("evhttp_new() failed");
     http_setup(&w);
     w.listen_fd = a->listen_fd;
-    size_t nst;
-    const struct pool_stmt *const *st = wire_statements(&nst);
-    if ((w.pool = pool_create(w.base, &a->cfg->database, st, nst)) == NULL)
+    if ((w.pool = wire_pool_create(w.base, a->cfg)) == NULL)
         of_fatal("pool_create() failed");
-    pool_set_scoreboard(w.pool, w.slot);
     if ((w.hasher = hasher_create(w.base, a->cfg->auth.hash_threads)) == NULL)
         of_fatal("hasher_create() failed");
     if (wire_services(&w) != OF_OK)

@@ -65,7 +65,7 @@ void worker_begin_stop(struct worker *w, const char *why);
 /* wire.c: create repositories and services over the pool; fill w->svc. */
 int  wire_services(struct worker *w);
 void wire_destroy(struct worker *w);
-/* Every statement of every repository, for pool_create(). */
-const struct pool_stmt *const *wire_statements(size_t *n);
+/* wire.c: the worker's pool, over every statement of every repository. */
+pool *wire_pool_create(struct event_base *base, const struct of_cfg *cfg);
 
 #endif

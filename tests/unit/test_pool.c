@@ -1,5 +1,5 @@
 /*
- * test_pool.c -- store/pool.c against a real PostgreSQL 15.
+ * test_pool.c -- the pool (store/pool*.c, store/pgconn.c) against a real PostgreSQL 15.
  *
  * Not a fake: the pool's whole job is talking to libpq correctly. The test
  * starts its own throwaway cluster (tests/pg/testpg.sh) because some cases stop
@@ -30,15 +30,15 @@ static char script[1024];
 static char url[1024];
 static struct event_base *base;
 
-static const struct pool_stmt st_add = { "t_add", "SELECT $1::int + 1", 1 };
-static const struct pool_stmt st_ins = { "t_ins", "INSERT INTO t_pool (k, v) VALUES ($1, $2)", 2 };
-static const struct pool_stmt st_get = { "t_get", "SELECT v FROM t_pool WHERE k = $1", 1 };
-static const struct pool_stmt st_cnt = { "t_cnt", "SELECT count(*) FROM t_pool WHERE k LIKE $1", 1 };
+static const struct pool_stmt st_add = { "t_add", "SELECT $1::int + 1", 1, POOL_STMT_READ };
+static const struct pool_stmt st_ins = { "t_ins", "INSERT INTO t_pool (k, v) VALUES ($1, $2)", 2, 0 };
+static const struct pool_stmt st_get = { "t_get", "SELECT v FROM t_pool WHERE k = $1", 1, POOL_STMT_READ };
+static const struct pool_stmt st_cnt = { "t_cnt", "SELECT count(*) FROM t_pool WHERE k LIKE $1", 1, POOL_STMT_READ };
 static const struct pool_stmt st_now = {
-    "t_now", "SELECT pg_backend_pid()::text || '/' || now()::text, $1::int", 1 };
-static const struct pool_stmt st_lock = { "t_lock", "SELECT v FROM t_pool WHERE k = $1 FOR UPDATE", 1 };
+    "t_now", "SELECT pg_backend_pid()::text || '/' || now()::text, $1::int", 1, POOL_STMT_READ };
+static const struct pool_stmt st_lock = { "t_lock", "SELECT v FROM t_pool WHERE k = $1 FOR UPDATE", 1, 0 };
 static const struct pool_stmt st_backends = {
-    "t_backends", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'orderflow'", 0 };
+    "t_backends", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'orderflow'", 0, POOL_STMT_READ };
 static const struct pool_stmt *const stmts[] = {
     &st_add, &st_ins, &st_get, &st_cnt, &st_backends, &pool_stmt_test_sleep, &st_now, &st_lock,
 };
@@ -78,10 +78,10 @@ psql_count(const char *sql)
     return n;
 }
 
-static struct cfg_database
+static struct pool_opts
 dbcfg(int size, int queue_ms, int stmt_ms, bool prepared)
 {
-    struct cfg_database d = { url, size, queue_ms, stmt_ms, 2, prepared };
+    struct pool_opts d = { url, size, queue_ms, stmt_ms, 2, prepared };
     return d;
 }
 
@@ -122,7 +122,7 @@ run_ms(int ms)
 static pool *
 pool_up(int size, int queue_ms, int stmt_ms, bool prepared)
 {
-    struct cfg_database d = dbcfg(size, queue_ms, stmt_ms, prepared);
+    struct pool_opts d = dbcfg(size, queue_ms, stmt_ms, prepared);
     pool *p = pool_create(base, &d, stmts, OF_ARRAY_LEN(stmts));
     assert_non_null(p);
     assert_true(run_until(cond_ready, p, 5000));
@@ -347,101 +347,6 @@ test_pool_statement_timeout(void **state)
     assert_true(run_until(cond_q_done, &q, 3000));
     assert_int_equal(q.rc, OF_ERR);
     assert_string_equal(q.sqlstate, "57014");
-    of_mem_release(&m);
-    pool_destroy(p);
-}
-
-/* ---- batches ------------------------------------------------------------ */
-
-struct bres {
-    int  done, rc;
-    int  rcs[4];
-    char sqlstate[4][8];
-    char val[4][32];
-};
-
-static void
-b_cb(int rc, const struct pool_res *r, size_t n, void *arg)
-{
-    struct bres *b = arg;
-    b->done++;
-    b->rc = rc;
-    for (size_t i = 0; i < n && i < 4; i++) {
-        b->rcs[i] = r[i].rc;
-        of_strlcpy(b->sqlstate[i], r[i].sqlstate ? r[i].sqlstate : "", sizeof(b->sqlstate[i]));
-        const char *v = pool_res_value(&r[i], 0, 0);
-        of_strlcpy(b->val[i], v ? v : "", sizeof(b->val[i]));
-    }
-}
-
-static bool
-cond_b_done(void *arg)
-{
-    return ((struct bres *)arg)->done > 0;
-}
-
-static void
-test_pool_batch_reads_one_round_trip(void **state)
-{
-    (void)state;
-    pool *p = pool_up(1, 1000, 5000, true);
-    struct of_mem m;
-    of_mem_init(&m);
-    const struct pool_stmt *sts[] = { &st_add, &st_add, &st_add };
-    const char *a[] = { "1" }, *b[] = { "2" }, *c[] = { "3" };
-    const char *const *params[] = { a, b, c };
-    struct bres r = { 0 };
-    pool_batch(p, &m, 3, sts, params, false, b_cb, &r);
-    assert_int_equal(r.done, 0);
-    assert_true(run_until(cond_b_done, &r, 3000));
-    assert_int_equal(r.rc, OF_OK);
-    assert_string_equal(r.val[0], "2");
-    assert_string_equal(r.val[1], "3");
-    assert_string_equal(r.val[2], "4");
-    of_mem_release(&m);
-    pool_destroy(p);
-}
-
-static void
-test_pool_batch_atomic_rolls_back_all(void **state)
-{
-    (void)state;
-    pool *p = pool_up(1, 1000, 5000, true);
-    struct of_mem m;
-    of_mem_init(&m);
-    psql_exec("INSERT INTO t_pool VALUES ('dup', 1)");
-    const struct pool_stmt *sts[] = { &st_ins, &st_ins, &st_ins };
-    const char *a[] = { "ba1", "1" }, *b[] = { "dup", "2" }, *c[] = { "ba3", "3" };
-    const char *const *params[] = { a, b, c };
-
-    struct bres r = { 0 };
-    pool_batch(p, &m, 3, sts, params, true, b_cb, &r);
-    assert_true(run_until(cond_b_done, &r, 3000));
-    assert_int_equal(r.rc, OF_ERR);
-    assert_int_equal(r.rcs[0], OF_OK);
-    assert_int_equal(r.rcs[1], OF_ERR);
-    assert_string_equal(r.sqlstate[1], "23505");
-    assert_int_equal(r.rcs[2], OF_ERR);          /* skipped */
-    assert_int_equal(psql_count("SELECT count(*) FROM t_pool WHERE k LIKE 'ba%'"), 0);
-
-    /* Not atomic: each statement stands alone. */
-    const char *a2[] = { "bn1", "1" }, *c2[] = { "bn3", "3" };
-    const char *const *params2[] = { a2, b, c2 };
-    struct bres r2 = { 0 };
-    pool_batch(p, &m, 3, sts, params2, false, b_cb, &r2);
-    assert_true(run_until(cond_b_done, &r2, 3000));
-    assert_int_equal(r2.rc, OF_ERR);
-    assert_int_equal(r2.rcs[0], OF_OK);
-    assert_int_equal(r2.rcs[1], OF_ERR);
-    assert_int_equal(r2.rcs[2], OF_OK);
-    assert_int_equal(psql_count("SELECT count(*) FROM t_pool WHERE k LIKE 'bn%'"), 2);
-
-    /* And the connection is healthy after both. */
-    struct qres q = { 0 };
-    const char *one[] = { "1" };
-    pool_query(p, &m, &st_add, one, q_cb, &q);
-    assert_true(run_until(cond_q_done, &q, 3000));
-    assert_int_equal(q.rc, OF_OK);
     of_mem_release(&m);
     pool_destroy(p);
 }
@@ -694,7 +599,7 @@ static void
 test_pool_no_url_fails_unavailable(void **state)
 {
     (void)state;
-    struct cfg_database d = dbcfg(1, 1000, 5000, true);
+    struct pool_opts d = dbcfg(1, 1000, 5000, true);
     d.url = NULL;
     pool *p = pool_create(base, &d, stmts, OF_ARRAY_LEN(stmts));
     assert_non_null(p);
@@ -878,15 +783,13 @@ int
 main(int argc, char **argv)
 {
     if (argc > 1)
-        cmocka_set_test_filter(argv[1]);   /* e.g. "*batch*" */
+        cmocka_set_test_filter(argv[1]);   /* e.g. "*tx*" */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_pool_query_prepared, need_pg),
         cmocka_unit_test_setup(test_pool_query_unprepared, need_pg),
         cmocka_unit_test_setup(test_pool_many_concurrent_queued_all_succeed, need_pg),
         cmocka_unit_test_setup(test_pool_queue_timeout_unavailable, need_pg),
         cmocka_unit_test_setup(test_pool_statement_timeout, need_pg),
-        cmocka_unit_test_setup(test_pool_batch_reads_one_round_trip, need_pg),
-        cmocka_unit_test_setup(test_pool_batch_atomic_rolls_back_all, need_pg),
         cmocka_unit_test_setup(test_pool_tx_commit_and_rollback, need_pg),
         cmocka_unit_test_setup(test_pool_tx_query_commit_one_round_trip, need_pg),
         cmocka_unit_test_setup(test_pool_tx_abandoned_rolls_back_and_releases, need_pg),
