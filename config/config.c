@@ -34,11 +34,11 @@ enum cfg_kind {
     K_SIZE,       /* size_t */
     K_BOOL,       /* bool */
     K_STR,        /* char *, "" = not set (NULL) */
-    K_LISTEN,     /* char *, required, cfg_listen_parse() */
+    K_LISTEN,     /* char *, required, netaddr_listen_parse() */
     K_LEVEL,      /* char *, debug|info|warn|error */
     K_MODE,       /* int, written as an octal string "0660" */
     K_STRLIST,    /* char *[CFG_MAX_LIST] + size_t count */
-    K_CIDRLIST,   /* struct cfg_cidr[CFG_MAX_LIST] + size_t count */
+    K_CIDRLIST,   /* struct netaddr_cidr[CFG_MAX_LIST] + size_t count */
 };
 
 struct cfg_key {
@@ -136,139 +136,7 @@ cfg_cpus(void)
     return n > OF_SB_MAX_WORKERS ? OF_SB_MAX_WORKERS : (int)n;
 }
 
-/* ---- parsers shared by the file, the environment and the master -------- */
-
-int
-cfg_cidr_parse(const char *s, struct cfg_cidr *out)
-{
-    char        buf[INET6_ADDRSTRLEN + 8];
-    const char *slash = strchr(s, '/');
-    size_t      alen = slash != NULL ? (size_t)(slash - s) : strlen(s);
-
-    if (alen == 0 || alen >= sizeof(buf))
-        return OF_ERR;
-    memcpy(buf, s, alen);
-    buf[alen] = '\0';
-    memset(out, 0, sizeof(*out));
-    if (inet_pton(AF_INET, buf, out->addr) == 1) {
-        out->family = AF_INET;
-        out->prefix = 32;
-    } else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
-        out->family = AF_INET6;
-        out->prefix = 128;
-    } else {
-        return OF_ERR;
-    }
-    if (slash != NULL) {
-        int64_t p;
-        if (of_parse_i64(slash + 1, strlen(slash + 1), 0, out->prefix, &p) != 0)
-            return OF_ERR;
-        out->prefix = (int)p;
-    }
-    /* clear host bits so matching is a plain prefix compare */
-    int nbytes = out->family == AF_INET ? 4 : 16;
-    for (int i = 0; i < nbytes; i++) {
-        int bits = out->prefix - i * 8;
-        if (bits >= 8)
-            continue;
-        out->addr[i] &= bits <= 0 ? 0 : (unsigned char)(0xff << (8 - bits));
-    }
-    return OF_OK;
-}
-
-static bool
-cfg_prefix_eq(const unsigned char *a, const unsigned char *b, int prefix)
-{
-    int full = prefix / 8, rest = prefix % 8;
-    if (memcmp(a, b, (size_t)full) != 0)
-        return false;
-    if (rest == 0)
-        return true;
-    unsigned char m = (unsigned char)(0xff << (8 - rest));
-    return (a[full] & m) == (b[full] & m);
-}
-
-bool
-cfg_cidr_match(const struct cfg_cidr *list, size_t n, const struct sockaddr *sa)
-{
-    unsigned char v4[4], v6[16];
-    bool          have4 = false, have6 = false;
-
-    if (sa == NULL)
-        return false;
-    if (sa->sa_family == AF_INET) {
-        memcpy(v4, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-        have4 = true;
-    } else if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-        memcpy(v6, a, 16);
-        have6 = true;
-        if (IN6_IS_ADDR_V4MAPPED(a)) {
-            memcpy(v4, v6 + 12, 4);
-            have4 = true;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (list[i].family == AF_INET && have4 && cfg_prefix_eq(list[i].addr, v4, list[i].prefix))
-            return true;
-        if (list[i].family == AF_INET6 && have6 && cfg_prefix_eq(list[i].addr, v6, list[i].prefix))
-            return true;
-    }
-    return false;
-}
-
-int
-cfg_listen_parse(const char *s, struct cfg_listen *out)
-{
-    memset(out, 0, sizeof(*out));
-    if (strncmp(s, "unix:", 5) == 0) {
-        const char *path = s + 5;
-        size_t      len = strlen(path);
-        if (len == 0 || len >= sizeof(out->path))
-            return OF_ERR;
-        out->is_unix = true;
-        memcpy(out->path, path, len + 1);
-        return OF_OK;
-    }
-
-    const char *host = s, *hend, *colon;
-    if (s[0] == '[') {
-        hend = strchr(s, ']');
-        if (hend == NULL || hend[1] != ':')
-            return OF_ERR;
-        host = s + 1;
-        colon = hend + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (colon == NULL)
-            return OF_ERR;
-        hend = colon;
-        if (memchr(s, ':', (size_t)(colon - s)) != NULL)
-            return OF_ERR;   /* bare IPv6 literal: must be [v6]:port */
-    }
-    size_t hlen = (size_t)(hend - host);
-    if (hlen == 0 || hlen >= sizeof(out->host))
-        return OF_ERR;
-    memcpy(out->host, host, hlen);
-    out->host[hlen] = '\0';
-    if (s[0] == '[') {
-        struct in6_addr a6;
-        if (inet_pton(AF_INET6, out->host, &a6) != 1)
-            return OF_ERR;
-    }
-    for (size_t i = 0; i < hlen; i++) {
-        char c = out->host[i];
-        if (c == ' ' || c == '/' || c == '[' || c == ']')
-            return OF_ERR;
-    }
-
-    const char *port = colon + 1;
-    int64_t     p;
-    if (of_parse_i64(port, strlen(port), 1, 65535, &p) != 0)
-        return OF_ERR;
-    snprintf(out->port, sizeof(out->port), "%d", (int)p);
-    return OF_OK;
-}
+/* ---- redaction --------------------------------------------------------- */
 
 /* Replace the value of every password=... parameter (keyword/value strings
  * and URL query strings), in place. */
@@ -382,7 +250,7 @@ cfg_defaults(struct of_cfg *cfg)
     s->graceful_timeout = 30;
     s->access_log = true;
     for (size_t i = 0; i < OF_ARRAY_LEN(fwd); i++)
-        cfg_cidr_parse(fwd[i], &s->forwarded_allow[s->n_forwarded_allow++]);
+        netaddr_cidr_parse(fwd[i], &s->forwarded_allow[s->n_forwarded_allow++]);
 
     cfg->database.pool_size = 4;
     cfg->database.queue_timeout_ms = 2000;
@@ -400,7 +268,7 @@ cfg_defaults(struct of_cfg *cfg)
     cfg->cors.max_age = 600;
 
     for (size_t i = 0; i < OF_ARRAY_LEN(met); i++)
-        cfg_cidr_parse(met[i], &cfg->metrics.allow[cfg->metrics.n_allow++]);
+        netaddr_cidr_parse(met[i], &cfg->metrics.allow[cfg->metrics.n_allow++]);
     return OF_OK;
 }
 
@@ -445,7 +313,7 @@ cfg_set_list(struct of_cfg *cfg, const struct cfg_key *k, config_setting_t *st,
             return OF_ERR;
         }
         if (k->kind == K_CIDRLIST) {
-            if (cfg_cidr_parse(v, &FIELD(cfg, k, struct cfg_cidr)[i]) != OF_OK) {
+            if (netaddr_cidr_parse(v, &FIELD(cfg, k, struct netaddr_cidr)[i]) != OF_OK) {
                 cfg_err(cx->err, cx->errlen, "%s:%d: %s.%s: \"%s\" is not an address or CIDR",
                         cx->file, line, k->group, k->name, v);
                 return OF_ERR;
@@ -481,8 +349,8 @@ cfg_set_string(struct of_cfg *cfg, const struct cfg_key *k, config_setting_t *st
         return OF_ERR;
     }
     if (k->kind == K_LISTEN) {
-        struct cfg_listen l;
-        if (cfg_listen_parse(v, &l) != OF_OK) {
+        struct netaddr_listen l;
+        if (netaddr_listen_parse(v, &l) != OF_OK) {
             cfg_err(cx->err, cx->errlen,
                     "%s:%d: %s.%s must be \"host:port\", \"[v6]:port\" or \"unix:/path\" (got \"%s\")",
                     cx->file, line, k->group, k->name, v);
@@ -663,8 +531,8 @@ cfg_env(struct of_cfg *cfg, bool require_secret, char *err, size_t errlen)
             goto oom;
     }
     if ((v = getenv("ORDERFLOW_LISTEN")) != NULL && v[0] != '\0') {
-        struct cfg_listen l;
-        if (cfg_listen_parse(v, &l) != OF_OK) {
+        struct netaddr_listen l;
+        if (netaddr_listen_parse(v, &l) != OF_OK) {
             cfg_err(err, errlen,
                     "ORDERFLOW_LISTEN: server.listen must be \"host:port\", \"[v6]:port\" or "
                     "\"unix:/path\" (got \"%s\")", v);
@@ -781,7 +649,7 @@ cfg_dump_str(FILE *out, const char *s)
 }
 
 static void
-cfg_dump_cidr(FILE *out, const struct cfg_cidr *c)
+cfg_dump_cidr(FILE *out, const struct netaddr_cidr *c)
 {
     char buf[INET6_ADDRSTRLEN];
     inet_ntop(c->family, c->addr, buf, sizeof(buf));
@@ -809,7 +677,7 @@ cfg_dump_key(const struct of_cfg *cfg, const struct cfg_key *k, FILE *out)
         for (size_t i = 0; i < n; i++) {
             fputs(i == 0 ? " " : ", ", out);
             if (k->kind == K_CIDRLIST)
-                cfg_dump_cidr(out, &CFIELD(cfg, k, struct cfg_cidr)[i]);
+                cfg_dump_cidr(out, &CFIELD(cfg, k, struct netaddr_cidr)[i]);
             else
                 cfg_dump_str(out, CFIELD(cfg, k, char *)[i]);
         }
