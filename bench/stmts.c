@@ -6,30 +6,17 @@
  *   stmts            one line per statement: NAME<TAB>NPARAMS<TAB>SQL
  *
  * Built by bench/run.sh against the static libraries of the server's build
- * (libof_store.a whole, for the statement tables). A table a repository does
- * not define (yet) is simply absent from the output: its symbols are weak.
+ * (libof_store.a whole, for the statement tables).
  */
 #include <stddef.h>
 #include <stdio.h>
 
-#include "store/pool.h"
-
-#define WEAK_TABLE(t, n)                                               \
-    extern const struct pool_stmt *const t[] __attribute__((weak));   \
-    extern const size_t n __attribute__((weak));
-
-WEAK_TABLE(store_product_stmts, store_product_nstmts)
-WEAK_TABLE(store_customer_stmts, store_customer_nstmts)
-WEAK_TABLE(store_order_stmts, store_order_nstmts)
-WEAK_TABLE(store_idem_stmts, store_idem_nstmts)
-WEAK_TABLE(store_bank_stmts, store_bank_nstmts)
-WEAK_TABLE(store_user_stmts, store_user_nstmts)
+#include "store/idem_repo.h"
+#include "store/repos.h"
 
 static void
 dump(const struct pool_stmt *const *t, const size_t *n)
 {
-    if (t == NULL || n == NULL)
-        return;
     for (size_t i = 0; i < *n; i++) {
         const struct pool_stmt *s = t[i];
         printf("%s\t%d\t", s->name, s->nparams);

@@ -2,11 +2,12 @@
  * config.c -- see config.h.
  *
  * Every setting the file may hold is one row of cfg_keys[]: group, name, kind,
- * where it lives in struct of_cfg and its range. Loading walks the file and
- * looks each setting up in that table (anything not there is an error), and
- * cfg_dump() walks the same table, so the parser, the validator and the dump
- * cannot drift apart. Defaults are set in cfg_defaults() and documented in
- * config.h and config/orderflow.cfg.
+ * where it lives in struct of_cfg, its range, its default and the environment
+ * variable (if any) that overrides it. Defaults, the file, the environment and
+ * cfg_dump() all walk that one table, and a value -- a default, a file setting
+ * or an environment variable -- goes through the same setter, so the parser,
+ * the validator, the defaults and the dump cannot drift apart. config.h and
+ * config/orderflow.cfg document the same defaults for readers.
  *
  * Struct fields ending in _ms are named without the suffix in the file
  * (database.queue_timeout is milliseconds, as the sample says).
@@ -19,7 +20,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/of.h"
@@ -34,11 +34,11 @@ enum cfg_kind {
     K_SIZE,       /* size_t */
     K_BOOL,       /* bool */
     K_STR,        /* char *, "" = not set (NULL) */
-    K_LISTEN,     /* char *, required, cfg_listen_parse() */
+    K_LISTEN,     /* char *, required, netaddr_listen_parse() */
     K_LEVEL,      /* char *, debug|info|warn|error */
     K_MODE,       /* int, written as an octal string "0660" */
     K_STRLIST,    /* char *[CFG_MAX_LIST] + size_t count */
-    K_CIDRLIST,   /* struct cfg_cidr[CFG_MAX_LIST] + size_t count */
+    K_CIDRLIST,   /* struct netaddr_cidr[CFG_MAX_LIST] + size_t count */
 };
 
 struct cfg_key {
@@ -48,56 +48,73 @@ struct cfg_key {
     size_t        off;       /* offset of the field in struct of_cfg */
     size_t        off_n;     /* lists: offset of the count */
     int64_t       min, max;  /* numbers */
+    const char   *def;       /* default as text ("1024", "true", "0660", lists
+                              * comma-separated); NULL = zero / not set */
+    const char   *env;       /* environment variable that overrides it, or NULL */
 };
 
 #define F(field) offsetof(struct of_cfg, field)
+#define KEY(g, n, kind, field, lo, hi, def)       { g, n, kind, F(field), 0, lo, hi, def, NULL }
+#define KEY_ENV(g, n, kind, field, lo, hi, def, env) { g, n, kind, F(field), 0, lo, hi, def, env }
+#define LIST(g, n, kind, field, count, def)       { g, n, kind, F(field), F(count), 0, 0, def, NULL }
 
 static const struct cfg_key cfg_keys[] = {
-    { "server", "listen",              K_LISTEN,   F(server.listen), 0, 0, 0 },
-    { "server", "workers",             K_INT,      F(server.workers), 0, 0, OF_SB_MAX_WORKERS },
-    { "server", "backlog",             K_INT,      F(server.backlog), 0, 1, 65535 },
-    { "server", "unix_mode",           K_MODE,     F(server.unix_mode), 0, 0, 0777 },
-    { "server", "max_body_size",       K_SIZE,     F(server.max_body_size), 0, 1, 1073741824 },
-    { "server", "max_header_size",     K_SIZE,     F(server.max_header_size), 0, 1024, 1048576 },
-    { "server", "header_timeout",      K_INT,      F(server.header_timeout), 0, 1, 3600 },
-    { "server", "timeout",             K_INT,      F(server.timeout), 0, 1, 3600 },
-    { "server", "keepalive_timeout",   K_INT,      F(server.keepalive_timeout), 0, 0, 3600 },
-    { "server", "worker_timeout",      K_INT,      F(server.worker_timeout), 0, 2, 86400 },
-    { "server", "graceful_timeout",    K_INT,      F(server.graceful_timeout), 0, 1, 86400 },
-    { "server", "max_requests",        K_LONG,     F(server.max_requests), 0, 0, 1000000000000 },
-    { "server", "max_requests_jitter", K_LONG,     F(server.max_requests_jitter), 0, 0, 1000000000000 },
-    { "server", "pidfile",             K_STR,      F(server.pidfile), 0, 0, 0 },
-    { "server", "user",                K_STR,      F(server.user), 0, 0, 0 },
-    { "server", "group",               K_STR,      F(server.group), 0, 0, 0 },
-    { "server", "log_file",            K_STR,      F(server.log_file), 0, 0, 0 },
-    { "server", "log_level",           K_LEVEL,    F(server.log_level), 0, 0, 0 },
-    { "server", "access_log",          K_BOOL,     F(server.access_log), 0, 0, 0 },
-    { "server", "forwarded_allow_ips", K_CIDRLIST, F(server.forwarded_allow), F(server.n_forwarded_allow), 0, 0 },
+    KEY_ENV("server", "listen", K_LISTEN, server.listen, 0, 0, "127.0.0.1:8000", "ORDERFLOW_LISTEN"),
+    KEY_ENV("server", "workers", K_INT, server.workers, 0, OF_SB_MAX_WORKERS, "0", "ORDERFLOW_WORKERS"),
+    KEY("server", "backlog",             K_INT,   server.backlog, 1, 65535, "1024"),
+    KEY("server", "unix_mode",           K_MODE,  server.unix_mode, 0, 0777, "0660"),
+    KEY("server", "max_body_size",       K_SIZE,  server.max_body_size, 1, 1073741824, "1048576"),
+    KEY("server", "max_header_size",     K_SIZE,  server.max_header_size, 1024, 1048576, "8192"),
+    KEY("server", "header_timeout",      K_INT,   server.header_timeout, 1, 3600, "10"),
+    KEY("server", "timeout",             K_INT,   server.timeout, 1, 3600, "30"),
+    KEY("server", "keepalive_timeout",   K_INT,   server.keepalive_timeout, 0, 3600, "5"),
+    KEY("server", "worker_timeout",      K_INT,   server.worker_timeout, 2, 86400, "30"),
+    KEY("server", "graceful_timeout",    K_INT,   server.graceful_timeout, 1, 86400, "30"),
+    KEY("server", "max_requests",        K_LONG,  server.max_requests, 0, 1000000000000, "0"),
+    KEY("server", "max_requests_jitter", K_LONG,  server.max_requests_jitter, 0, 1000000000000, "0"),
+    KEY("server", "pidfile",             K_STR,   server.pidfile, 0, 0, NULL),
+    KEY("server", "user",                K_STR,   server.user, 0, 0, NULL),
+    KEY("server", "group",               K_STR,   server.group, 0, 0, NULL),
+    KEY("server", "log_file",            K_STR,   server.log_file, 0, 0, NULL),
+    KEY("server", "log_level",           K_LEVEL, server.log_level, 0, 0, "info"),
+    KEY("server", "access_log",          K_BOOL,  server.access_log, 0, 0, "true"),
+    LIST("server", "forwarded_allow_ips", K_CIDRLIST, server.forwarded_allow,
+         server.n_forwarded_allow, "127.0.0.1, ::1"),
 
-    { "database", "url",                 K_STR,  F(database.url), 0, 0, 0 },
-    { "database", "pool_size",           K_INT,  F(database.pool_size), 0, 1, 1000 },
-    { "database", "queue_timeout",       K_INT,  F(database.queue_timeout_ms), 0, 1, 600000 },
-    { "database", "statement_timeout",   K_INT,  F(database.statement_timeout_ms), 0, 0, 3600000 },
-    { "database", "connect_timeout",     K_INT,  F(database.connect_timeout), 0, 1, 600 },
-    { "database", "prepared_statements", K_BOOL, F(database.prepared_statements), 0, 0, 0 },
+    KEY_ENV("database", "url", K_STR, database.url, 0, 0, NULL, "ORDERFLOW_DATABASE_URL"),
+    KEY("database", "pool_size",           K_INT,  database.pool_size, 1, 1000, "4"),
+    KEY("database", "queue_timeout",       K_INT,  database.queue_timeout_ms, 1, 600000, "2000"),
+    KEY("database", "statement_timeout",   K_INT,  database.statement_timeout_ms, 0, 3600000, "5000"),
+    KEY("database", "connect_timeout",     K_INT,  database.connect_timeout, 1, 600, "5"),
+    KEY("database", "prepared_statements", K_BOOL, database.prepared_statements, 0, 0, "true"),
 
-    { "auth", "token_ttl",          K_INT,  F(auth.token_ttl), 0, 60, 31536000 },
-    { "auth", "allow_registration", K_BOOL, F(auth.allow_registration), 0, 0, 0 },
-    { "auth", "hash_threads",       K_INT,  F(auth.hash_threads), 0, 1, 64 },
+    KEY("auth", "token_ttl",          K_INT,  auth.token_ttl, 60, 31536000, "3600"),
+    KEY("auth", "allow_registration", K_BOOL, auth.allow_registration, 0, 0, "true"),
+    KEY("auth", "hash_threads",       K_INT,  auth.hash_threads, 1, 64, "2"),
 
-    { "rate_limit", "login_per_minute",  K_INT, F(rate_limit.login_per_minute), 0, 0, 1000000 },
-    { "rate_limit", "writes_per_minute", K_INT, F(rate_limit.writes_per_minute), 0, 0, 1000000 },
+    KEY("rate_limit", "login_per_minute",  K_INT, rate_limit.login_per_minute, 0, 1000000, "10"),
+    KEY("rate_limit", "writes_per_minute", K_INT, rate_limit.writes_per_minute, 0, 1000000, "600"),
 
-    { "cors", "allow_origins", K_STRLIST, F(cors.allow_origins), F(cors.n_origins), 0, 0 },
-    { "cors", "max_age",       K_INT,     F(cors.max_age), 0, 0, 86400 },
+    LIST("cors", "allow_origins", K_STRLIST, cors.allow_origins, cors.n_origins, NULL),
+    KEY("cors", "max_age",        K_INT,     cors.max_age, 0, 86400, "600"),
 
-    { "metrics", "allow", K_CIDRLIST, F(metrics.allow), F(metrics.n_allow), 0, 0 },
+    LIST("metrics", "allow", K_CIDRLIST, metrics.allow, metrics.n_allow, "127.0.0.1/32, ::1/128"),
 };
 
 static const char *const cfg_groups[] = { "server", "database", "auth", "rate_limit", "cors", "metrics" };
 
 #define FIELD(cfg, k, type) ((type *)(void *)((char *)(cfg) + (k)->off))
 #define CFIELD(cfg, k, type) ((const type *)(const void *)((const char *)(cfg) + (k)->off))
+#define COUNT(cfg, k) ((size_t *)(void *)((char *)(cfg) + (k)->off_n))
+
+/* Where a value came from, for messages: "file:line: group.name ..." for
+ * the file, "VAR: group.name ..." for the environment and the defaults. */
+struct cfg_src {
+    const char *where;       /* file path, or the environment variable's name */
+    int         line;        /* line in the file; -1 when where is not a file */
+    char       *err;
+    size_t      errlen;
+};
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -136,139 +153,7 @@ cfg_cpus(void)
     return n > OF_SB_MAX_WORKERS ? OF_SB_MAX_WORKERS : (int)n;
 }
 
-/* ---- parsers shared by the file, the environment and the master -------- */
-
-int
-cfg_cidr_parse(const char *s, struct cfg_cidr *out)
-{
-    char        buf[INET6_ADDRSTRLEN + 8];
-    const char *slash = strchr(s, '/');
-    size_t      alen = slash != NULL ? (size_t)(slash - s) : strlen(s);
-
-    if (alen == 0 || alen >= sizeof(buf))
-        return OF_ERR;
-    memcpy(buf, s, alen);
-    buf[alen] = '\0';
-    memset(out, 0, sizeof(*out));
-    if (inet_pton(AF_INET, buf, out->addr) == 1) {
-        out->family = AF_INET;
-        out->prefix = 32;
-    } else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
-        out->family = AF_INET6;
-        out->prefix = 128;
-    } else {
-        return OF_ERR;
-    }
-    if (slash != NULL) {
-        int64_t p;
-        if (of_parse_i64(slash + 1, strlen(slash + 1), 0, out->prefix, &p) != 0)
-            return OF_ERR;
-        out->prefix = (int)p;
-    }
-    /* clear host bits so matching is a plain prefix compare */
-    int nbytes = out->family == AF_INET ? 4 : 16;
-    for (int i = 0; i < nbytes; i++) {
-        int bits = out->prefix - i * 8;
-        if (bits >= 8)
-            continue;
-        out->addr[i] &= bits <= 0 ? 0 : (unsigned char)(0xff << (8 - bits));
-    }
-    return OF_OK;
-}
-
-static bool
-cfg_prefix_eq(const unsigned char *a, const unsigned char *b, int prefix)
-{
-    int full = prefix / 8, rest = prefix % 8;
-    if (memcmp(a, b, (size_t)full) != 0)
-        return false;
-    if (rest == 0)
-        return true;
-    unsigned char m = (unsigned char)(0xff << (8 - rest));
-    return (a[full] & m) == (b[full] & m);
-}
-
-bool
-cfg_cidr_match(const struct cfg_cidr *list, size_t n, const struct sockaddr *sa)
-{
-    unsigned char v4[4], v6[16];
-    bool          have4 = false, have6 = false;
-
-    if (sa == NULL)
-        return false;
-    if (sa->sa_family == AF_INET) {
-        memcpy(v4, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-        have4 = true;
-    } else if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-        memcpy(v6, a, 16);
-        have6 = true;
-        if (IN6_IS_ADDR_V4MAPPED(a)) {
-            memcpy(v4, v6 + 12, 4);
-            have4 = true;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (list[i].family == AF_INET && have4 && cfg_prefix_eq(list[i].addr, v4, list[i].prefix))
-            return true;
-        if (list[i].family == AF_INET6 && have6 && cfg_prefix_eq(list[i].addr, v6, list[i].prefix))
-            return true;
-    }
-    return false;
-}
-
-int
-cfg_listen_parse(const char *s, struct cfg_listen *out)
-{
-    memset(out, 0, sizeof(*out));
-    if (strncmp(s, "unix:", 5) == 0) {
-        const char *path = s + 5;
-        size_t      len = strlen(path);
-        if (len == 0 || len >= sizeof(out->path))
-            return OF_ERR;
-        out->is_unix = true;
-        memcpy(out->path, path, len + 1);
-        return OF_OK;
-    }
-
-    const char *host = s, *hend, *colon;
-    if (s[0] == '[') {
-        hend = strchr(s, ']');
-        if (hend == NULL || hend[1] != ':')
-            return OF_ERR;
-        host = s + 1;
-        colon = hend + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (colon == NULL)
-            return OF_ERR;
-        hend = colon;
-        if (memchr(s, ':', (size_t)(colon - s)) != NULL)
-            return OF_ERR;   /* bare IPv6 literal: must be [v6]:port */
-    }
-    size_t hlen = (size_t)(hend - host);
-    if (hlen == 0 || hlen >= sizeof(out->host))
-        return OF_ERR;
-    memcpy(out->host, host, hlen);
-    out->host[hlen] = '\0';
-    if (s[0] == '[') {
-        struct in6_addr a6;
-        if (inet_pton(AF_INET6, out->host, &a6) != 1)
-            return OF_ERR;
-    }
-    for (size_t i = 0; i < hlen; i++) {
-        char c = out->host[i];
-        if (c == ' ' || c == '/' || c == '[' || c == ']')
-            return OF_ERR;
-    }
-
-    const char *port = colon + 1;
-    int64_t     p;
-    if (of_parse_i64(port, strlen(port), 1, 65535, &p) != 0)
-        return OF_ERR;
-    snprintf(out->port, sizeof(out->port), "%d", (int)p);
-    return OF_OK;
-}
+/* ---- redaction --------------------------------------------------------- */
 
 /* Replace the value of every password=... parameter (keyword/value strings
  * and URL query strings), in place. */
@@ -357,185 +242,46 @@ cfg_redact_url(const char *url, char *out, size_t cap)
     free(buf);
 }
 
-/* ---- defaults and the file -------------------------------------------- */
+/* ---- one value, from whatever source ---------------------------------- */
 
-static int
-cfg_defaults(struct of_cfg *cfg)
+/* "<src>: group.name<tail>": the prefix, then fmt (which starts with its own
+ * separator, " must be ..." or ": \"x\" is ..."). */
+static void
+cfg_bad(const struct cfg_src *src, const struct cfg_key *k, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+cfg_bad(const struct cfg_src *src, const struct cfg_key *k, const char *fmt, ...)
 {
-    static const char *const fwd[] = { "127.0.0.1", "::1" };
-    static const char *const met[] = { "127.0.0.1/32", "::1/128" };
+    va_list ap;
+    int     n;
 
-    memset(cfg, 0, sizeof(*cfg));
-    struct cfg_server *s = &cfg->server;
-    if (cfg_strdup(&s->listen, "127.0.0.1:8000") != OF_OK ||
-        cfg_strdup(&s->log_level, "info") != OF_OK)
-        return OF_ERR;
-    s->workers = 0;
-    s->backlog = 1024;
-    s->unix_mode = 0660;
-    s->max_body_size = 1048576;
-    s->max_header_size = 8192;
-    s->header_timeout = 10;
-    s->timeout = 30;
-    s->keepalive_timeout = 5;
-    s->worker_timeout = 30;
-    s->graceful_timeout = 30;
-    s->access_log = true;
-    for (size_t i = 0; i < OF_ARRAY_LEN(fwd); i++)
-        cfg_cidr_parse(fwd[i], &s->forwarded_allow[s->n_forwarded_allow++]);
-
-    cfg->database.pool_size = 4;
-    cfg->database.queue_timeout_ms = 2000;
-    cfg->database.statement_timeout_ms = 5000;
-    cfg->database.connect_timeout = 5;
-    cfg->database.prepared_statements = true;
-
-    cfg->auth.token_ttl = 3600;
-    cfg->auth.allow_registration = true;
-    cfg->auth.hash_threads = 2;
-
-    cfg->rate_limit.login_per_minute = 10;
-    cfg->rate_limit.writes_per_minute = 600;
-
-    cfg->cors.max_age = 600;
-
-    for (size_t i = 0; i < OF_ARRAY_LEN(met); i++)
-        cfg_cidr_parse(met[i], &cfg->metrics.allow[cfg->metrics.n_allow++]);
-    return OF_OK;
-}
-
-/* "file:line: " prefix for a setting. */
-struct cfg_ctx {
-    const char *file;
-    char       *err;
-    size_t      errlen;
-};
-
-static int
-cfg_set_list(struct of_cfg *cfg, const struct cfg_key *k, config_setting_t *st,
-             const struct cfg_ctx *cx)
-{
-    int line = config_setting_source_line(st);
-    if (!config_setting_is_array(st) && !config_setting_is_list(st)) {
-        cfg_err(cx->err, cx->errlen, "%s:%d: %s.%s must be a list of strings", cx->file, line,
-                k->group, k->name);
-        return OF_ERR;
-    }
-    int n = config_setting_length(st);
-    if (n > CFG_MAX_LIST) {
-        cfg_err(cx->err, cx->errlen, "%s:%d: %s.%s may hold at most %d entries", cx->file, line,
-                k->group, k->name, CFG_MAX_LIST);
-        return OF_ERR;
-    }
-    size_t *count = (size_t *)(void *)((char *)cfg + k->off_n);
-    if (k->kind == K_STRLIST) {
-        char **arr = FIELD(cfg, k, char *);
-        for (size_t i = 0; i < *count; i++) {
-            free(arr[i]);
-            arr[i] = NULL;
-        }
-    }
-    *count = 0;
-    for (int i = 0; i < n; i++) {
-        config_setting_t *e = config_setting_get_elem(st, (unsigned)i);
-        const char       *v = config_setting_get_string(e);
-        if (v == NULL || v[0] == '\0') {
-            cfg_err(cx->err, cx->errlen, "%s:%d: %s.%s must be a list of non-empty strings",
-                    cx->file, line, k->group, k->name);
-            return OF_ERR;
-        }
-        if (k->kind == K_CIDRLIST) {
-            if (cfg_cidr_parse(v, &FIELD(cfg, k, struct cfg_cidr)[i]) != OF_OK) {
-                cfg_err(cx->err, cx->errlen, "%s:%d: %s.%s: \"%s\" is not an address or CIDR",
-                        cx->file, line, k->group, k->name, v);
-                return OF_ERR;
-            }
-        } else {
-            if (strcmp(v, "*") == 0) {
-                cfg_err(cx->err, cx->errlen, "%s:%d: %s.%s must list origins, not \"*\"",
-                        cx->file, line, k->group, k->name);
-                return OF_ERR;
-            }
-            char **arr = FIELD(cfg, k, char *);
-            arr[i] = strdup(v);
-            if (arr[i] == NULL) {
-                cfg_err(cx->err, cx->errlen, "out of memory");
-                return OF_ERR;
-            }
-        }
-        *count = (size_t)i + 1;
-    }
-    return OF_OK;
+    if (src->errlen == 0)
+        return;
+    if (src->line >= 0)
+        n = snprintf(src->err, src->errlen, "%s:%d: %s.%s", src->where, src->line, k->group,
+                     k->name);
+    else
+        n = snprintf(src->err, src->errlen, "%s: %s.%s", src->where, k->group, k->name);
+    if (n < 0 || (size_t)n >= src->errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(src->err + n, src->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
 }
 
 static int
-cfg_set_string(struct of_cfg *cfg, const struct cfg_key *k, config_setting_t *st,
-               const struct cfg_ctx *cx)
+cfg_oom(const struct cfg_src *src)
 {
-    int         line = config_setting_source_line(st);
-    const char *v = config_setting_get_string(st);
-
-    if (config_setting_type(st) != CONFIG_TYPE_STRING || v == NULL) {
-        cfg_err(cx->err, cx->errlen, "%s:%d: %s.%s must be a string", cx->file, line, k->group,
-                k->name);
-        return OF_ERR;
-    }
-    if (k->kind == K_LISTEN) {
-        struct cfg_listen l;
-        if (cfg_listen_parse(v, &l) != OF_OK) {
-            cfg_err(cx->err, cx->errlen,
-                    "%s:%d: %s.%s must be \"host:port\", \"[v6]:port\" or \"unix:/path\" (got \"%s\")",
-                    cx->file, line, k->group, k->name, v);
-            return OF_ERR;
-        }
-    }
-    if (k->kind == K_LEVEL) {
-        if (strcmp(v, "debug") != 0 && strcmp(v, "info") != 0 && strcmp(v, "warn") != 0 &&
-            strcmp(v, "error") != 0) {
-            cfg_err(cx->err, cx->errlen, "%s:%d: %s.%s must be debug, info, warn or error",
-                    cx->file, line, k->group, k->name);
-            return OF_ERR;
-        }
-    }
-    if (k->kind == K_MODE) {
-        int64_t m = -1;
-        size_t  len = strlen(v);
-        bool    ok = len >= 1 && len <= 4;
-        for (size_t i = 0; ok && i < len; i++)
-            ok = v[i] >= '0' && v[i] <= '7';
-        if (ok)
-            m = strtol(v, NULL, 8);
-        if (!ok || m < k->min || m > k->max) {
-            cfg_err(cx->err, cx->errlen, "%s:%d: %s.%s must be an octal mode string like \"0660\"",
-                    cx->file, line, k->group, k->name);
-            return OF_ERR;
-        }
-        *FIELD(cfg, k, int) = (int)m;
-        return OF_OK;
-    }
-    if (cfg_strdup(FIELD(cfg, k, char *), v) != OF_OK) {
-        cfg_err(cx->err, cx->errlen, "out of memory");
-        return OF_ERR;
-    }
-    return OF_OK;
+    cfg_err(src->err, src->errlen, "out of memory");
+    return OF_ERR;
 }
 
 static int
-cfg_set_number(struct of_cfg *cfg, const struct cfg_key *k, config_setting_t *st,
-               const struct cfg_ctx *cx)
+cfg_set_int64(struct of_cfg *cfg, const struct cfg_key *k, int64_t v, const struct cfg_src *src)
 {
-    int line = config_setting_source_line(st);
-    int t = config_setting_type(st);
-
-    if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
-        cfg_err(cx->err, cx->errlen, "%s:%d: %s.%s must be an integer", cx->file, line, k->group,
-                k->name);
-        return OF_ERR;
-    }
-    long long v = config_setting_get_int64(st);
     if (v < k->min || v > k->max) {
-        cfg_err(cx->err, cx->errlen, "%s:%d: %s.%s must be %lld..%lld", cx->file, line, k->group,
-                k->name, (long long)k->min, (long long)k->max);
+        cfg_bad(src, k, " must be %lld..%lld", (long long)k->min, (long long)k->max);
         return OF_ERR;
     }
     switch (k->kind) {
@@ -548,26 +294,263 @@ cfg_set_number(struct of_cfg *cfg, const struct cfg_key *k, config_setting_t *st
 }
 
 static int
-cfg_set(struct of_cfg *cfg, const struct cfg_key *k, config_setting_t *st, const struct cfg_ctx *cx)
+cfg_set_mode(struct of_cfg *cfg, const struct cfg_key *k, const char *v, const struct cfg_src *src)
 {
+    int64_t m = -1;
+    size_t  len = strlen(v);
+    bool    ok = len >= 1 && len <= 4;
+
+    for (size_t i = 0; ok && i < len; i++)
+        ok = v[i] >= '0' && v[i] <= '7';
+    if (ok)
+        m = strtol(v, NULL, 8);
+    if (!ok || m < k->min || m > k->max) {
+        cfg_bad(src, k, " must be an octal mode string like \"0660\"");
+        return OF_ERR;
+    }
+    *FIELD(cfg, k, int) = (int)m;
+    return OF_OK;
+}
+
+/* A string-valued setting (K_STR, K_LISTEN, K_LEVEL, K_MODE) from its text. */
+static int
+cfg_set_str(struct of_cfg *cfg, const struct cfg_key *k, const char *v, const struct cfg_src *src)
+{
+    struct netaddr_listen l;
+
+    if (k->kind == K_LISTEN && netaddr_listen_parse(v, &l) != OF_OK) {
+        cfg_bad(src, k, " must be \"host:port\", \"[v6]:port\" or \"unix:/path\" (got \"%s\")", v);
+        return OF_ERR;
+    }
+    if (k->kind == K_LEVEL && strcmp(v, "debug") != 0 && strcmp(v, "info") != 0 &&
+        strcmp(v, "warn") != 0 && strcmp(v, "error") != 0) {
+        cfg_bad(src, k, " must be debug, info, warn or error");
+        return OF_ERR;
+    }
+    if (k->kind == K_MODE)
+        return cfg_set_mode(cfg, k, v, src);
+    if (cfg_strdup(FIELD(cfg, k, char *), v) != OF_OK)
+        return cfg_oom(src);
+    return OF_OK;
+}
+
+/* Forget a list's entries before it is set anew. */
+static void
+cfg_list_clear(struct of_cfg *cfg, const struct cfg_key *k)
+{
+    size_t *count = COUNT(cfg, k);
+
+    if (k->kind == K_STRLIST) {
+        char **arr = FIELD(cfg, k, char *);
+        for (size_t i = 0; i < *count; i++) {
+            free(arr[i]);
+            arr[i] = NULL;
+        }
+    }
+    *count = 0;
+}
+
+/* Append entry v (len bytes, not NUL-terminated) to a list that has room. */
+static int
+cfg_list_add(struct of_cfg *cfg, const struct cfg_key *k, const char *v, size_t len,
+             const struct cfg_src *src)
+{
+    size_t *count = COUNT(cfg, k);
+    char   *s = strndup(v, len);
+
+    if (s == NULL)
+        return cfg_oom(src);
+    if (s[0] == '\0') {
+        cfg_bad(src, k, " must be a list of non-empty strings");
+        goto fail;
+    }
+    if (k->kind == K_CIDRLIST) {
+        if (netaddr_cidr_parse(s, &FIELD(cfg, k, struct netaddr_cidr)[*count]) != OF_OK) {
+            cfg_bad(src, k, ": \"%s\" is not an address or CIDR", s);
+            goto fail;
+        }
+        free(s);
+    } else {
+        if (strcmp(s, "*") == 0) {
+            cfg_bad(src, k, " must list origins, not \"*\"");
+            goto fail;
+        }
+        FIELD(cfg, k, char *)[*count] = s;
+    }
+    (*count)++;
+    return OF_OK;
+fail:
+    free(s);
+    return OF_ERR;
+}
+
+/* A list from text: entries separated by commas, spaces around them ignored. */
+static int
+cfg_set_list_text(struct of_cfg *cfg, const struct cfg_key *k, const char *v,
+                  const struct cfg_src *src)
+{
+    cfg_list_clear(cfg, k);
+    while (*v != '\0') {
+        const char *e = v;
+        size_t      len = strcspn(v, ",");
+        v += len + (v[len] == ',');
+        of_trim(&e, &len);
+        if (*COUNT(cfg, k) == CFG_MAX_LIST) {
+            cfg_bad(src, k, " may hold at most %d entries", CFG_MAX_LIST);
+            return OF_ERR;
+        }
+        if (cfg_list_add(cfg, k, e, len, src) != OF_OK)
+            return OF_ERR;
+    }
+    return OF_OK;
+}
+
+/* Any setting from its text: a default or an environment variable. */
+static int
+cfg_set_text(struct of_cfg *cfg, const struct cfg_key *k, const char *v, const struct cfg_src *src)
+{
+    int64_t n;
+
     switch (k->kind) {
     case K_INT:
     case K_LONG:
     case K_SIZE:
-        return cfg_set_number(cfg, k, st, cx);
+        if (of_parse_i64(v, strlen(v), k->min, k->max, &n) != 0) {
+            cfg_bad(src, k, " must be %lld..%lld", (long long)k->min, (long long)k->max);
+            return OF_ERR;
+        }
+        return cfg_set_int64(cfg, k, n, src);
     case K_BOOL:
-        if (config_setting_type(st) != CONFIG_TYPE_BOOL) {
-            cfg_err(cx->err, cx->errlen, "%s:%d: %s.%s must be true or false", cx->file,
-                    config_setting_source_line(st), k->group, k->name);
+        if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
+            cfg_bad(src, k, " must be true or false");
+            return OF_ERR;
+        }
+        *FIELD(cfg, k, bool) = v[0] == 't';
+        return OF_OK;
+    case K_STRLIST:
+    case K_CIDRLIST:
+        return cfg_set_list_text(cfg, k, v, src);
+    default:
+        return cfg_set_str(cfg, k, v, src);
+    }
+}
+
+/* ---- defaults and the environment ------------------------------------- */
+
+static int
+cfg_defaults(struct of_cfg *cfg, char *err, size_t errlen)
+{
+    struct cfg_src src = { "default", -1, err, errlen };
+
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < OF_ARRAY_LEN(cfg_keys); i++)
+        if (cfg_keys[i].def != NULL && cfg_set_text(cfg, &cfg_keys[i], cfg_keys[i].def, &src) != OF_OK)
+            return OF_ERR;
+    return OF_OK;
+}
+
+/* The JWT secret is no setting of the file: it comes only from here. */
+static int
+cfg_env_secret(struct of_cfg *cfg, bool require_secret, char *err, size_t errlen)
+{
+    const char *v = getenv("ORDERFLOW_JWT_SECRET");
+
+    if (v == NULL || v[0] == '\0') {
+        if (!require_secret)
+            return OF_OK;
+        cfg_err(err, errlen, "ORDERFLOW_JWT_SECRET is not set (serving needs a secret of at "
+                "least %d bytes)", CFG_SECRET_MIN);
+        return OF_ERR;
+    }
+    size_t len = strlen(v);
+    if (len < CFG_SECRET_MIN) {
+        cfg_err(err, errlen, "ORDERFLOW_JWT_SECRET must be at least %d bytes (it has %zu)",
+                CFG_SECRET_MIN, len);
+        return OF_ERR;
+    }
+    cfg->auth.jwt_secret = malloc(len + 1);
+    if (cfg->auth.jwt_secret == NULL) {
+        cfg_err(err, errlen, "out of memory");
+        return OF_ERR;
+    }
+    memcpy(cfg->auth.jwt_secret, v, len + 1);
+    cfg->auth.jwt_secret_len = len;
+    return OF_OK;
+}
+
+/* Every key with an environment column, in table order; unset or empty
+ * variables leave the value alone. */
+static int
+cfg_env(struct of_cfg *cfg, bool require_secret, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < OF_ARRAY_LEN(cfg_keys); i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        const char           *v = k->env != NULL ? getenv(k->env) : NULL;
+        struct cfg_src        src = { k->env, -1, err, errlen };
+        if (v != NULL && v[0] != '\0' && cfg_set_text(cfg, k, v, &src) != OF_OK)
+            return OF_ERR;
+    }
+    return cfg_env_secret(cfg, require_secret, err, errlen);
+}
+
+/* ---- the file --------------------------------------------------------- */
+
+static int
+cfg_set_list(struct of_cfg *cfg, const struct cfg_key *k, config_setting_t *st,
+             const struct cfg_src *src)
+{
+    if (!config_setting_is_array(st) && !config_setting_is_list(st)) {
+        cfg_bad(src, k, " must be a list of strings");
+        return OF_ERR;
+    }
+    int n = config_setting_length(st);
+    if (n > CFG_MAX_LIST) {
+        cfg_bad(src, k, " may hold at most %d entries", CFG_MAX_LIST);
+        return OF_ERR;
+    }
+    cfg_list_clear(cfg, k);
+    for (int i = 0; i < n; i++) {
+        const char *v = config_setting_get_string(config_setting_get_elem(st, (unsigned)i));
+        if (v == NULL) {
+            cfg_bad(src, k, " must be a list of non-empty strings");
+            return OF_ERR;
+        }
+        if (cfg_list_add(cfg, k, v, strlen(v), src) != OF_OK)
+            return OF_ERR;
+    }
+    return OF_OK;
+}
+
+static int
+cfg_set(struct of_cfg *cfg, const struct cfg_key *k, config_setting_t *st, const struct cfg_src *src)
+{
+    int t = config_setting_type(st);
+
+    switch (k->kind) {
+    case K_INT:
+    case K_LONG:
+    case K_SIZE:
+        if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
+            cfg_bad(src, k, " must be an integer");
+            return OF_ERR;
+        }
+        return cfg_set_int64(cfg, k, config_setting_get_int64(st), src);
+    case K_BOOL:
+        if (t != CONFIG_TYPE_BOOL) {
+            cfg_bad(src, k, " must be true or false");
             return OF_ERR;
         }
         *FIELD(cfg, k, bool) = config_setting_get_bool(st) != 0;
         return OF_OK;
     case K_STRLIST:
     case K_CIDRLIST:
-        return cfg_set_list(cfg, k, st, cx);
+        return cfg_set_list(cfg, k, st, src);
     default:
-        return cfg_set_string(cfg, k, st, cx);
+        if (t != CONFIG_TYPE_STRING || config_setting_get_string(st) == NULL) {
+            cfg_bad(src, k, " must be a string");
+            return OF_ERR;
+        }
+        return cfg_set_str(cfg, k, config_setting_get_string(st), src);
     }
 }
 
@@ -590,7 +573,7 @@ cfg_group_known(const char *name)
 }
 
 static int
-cfg_apply_group(struct of_cfg *cfg, config_setting_t *grp, const struct cfg_ctx *cx)
+cfg_apply_group(struct of_cfg *cfg, config_setting_t *grp, const char *path, char *err, size_t errlen)
 {
     const char *gname = config_setting_name(grp);
     int         n = config_setting_length(grp);
@@ -600,11 +583,12 @@ cfg_apply_group(struct of_cfg *cfg, config_setting_t *grp, const struct cfg_ctx 
         const char           *name = config_setting_name(st);
         const struct cfg_key *k = cfg_key_find(gname, name);
         if (k == NULL) {
-            cfg_err(cx->err, cx->errlen, "%s:%d: unknown setting %s.%s", cx->file,
+            cfg_err(err, errlen, "%s:%d: unknown setting %s.%s", path,
                     config_setting_source_line(st), gname, name);
             return OF_ERR;
         }
-        if (cfg_set(cfg, k, st, cx) != OF_OK)
+        struct cfg_src src = { path, (int)config_setting_source_line(st), err, errlen };
+        if (cfg_set(cfg, k, st, &src) != OF_OK)
             return OF_ERR;
     }
     return OF_OK;
@@ -627,7 +611,6 @@ cfg_read_file(struct of_cfg *cfg, const char *path, char *err, size_t errlen)
         goto out;
     }
 
-    struct cfg_ctx    cx = { path, err, errlen };
     config_setting_t *root = config_root_setting(&c);
     int               n = config_setting_length(root);
     for (int i = 0; i < n; i++) {
@@ -642,68 +625,13 @@ cfg_read_file(struct of_cfg *cfg, const char *path, char *err, size_t errlen)
             cfg_err(err, errlen, "%s:%d: %s must be a group: %s: { ... };", path, line, gname, gname);
             goto out;
         }
-        if (cfg_apply_group(cfg, grp, &cx) != OF_OK)
+        if (cfg_apply_group(cfg, grp, path, err, errlen) != OF_OK)
             goto out;
     }
     rc = OF_OK;
 out:
     config_destroy(&c);
     return rc;
-}
-
-/* ---- environment ------------------------------------------------------ */
-
-static int
-cfg_env(struct of_cfg *cfg, bool require_secret, char *err, size_t errlen)
-{
-    const char *v;
-
-    if ((v = getenv("ORDERFLOW_DATABASE_URL")) != NULL && v[0] != '\0') {
-        if (cfg_strdup(&cfg->database.url, v) != OF_OK)
-            goto oom;
-    }
-    if ((v = getenv("ORDERFLOW_LISTEN")) != NULL && v[0] != '\0') {
-        struct cfg_listen l;
-        if (cfg_listen_parse(v, &l) != OF_OK) {
-            cfg_err(err, errlen,
-                    "ORDERFLOW_LISTEN: server.listen must be \"host:port\", \"[v6]:port\" or "
-                    "\"unix:/path\" (got \"%s\")", v);
-            return OF_ERR;
-        }
-        if (cfg_strdup(&cfg->server.listen, v) != OF_OK)
-            goto oom;
-    }
-    if ((v = getenv("ORDERFLOW_WORKERS")) != NULL && v[0] != '\0') {
-        int64_t w;
-        if (of_parse_i64(v, strlen(v), 0, OF_SB_MAX_WORKERS, &w) != 0) {
-            cfg_err(err, errlen, "ORDERFLOW_WORKERS: server.workers must be 0..%d",
-                    OF_SB_MAX_WORKERS);
-            return OF_ERR;
-        }
-        cfg->server.workers = (int)w;
-    }
-    v = getenv("ORDERFLOW_JWT_SECRET");
-    if (v != NULL && v[0] != '\0') {
-        size_t len = strlen(v);
-        if (len < CFG_SECRET_MIN) {
-            cfg_err(err, errlen, "ORDERFLOW_JWT_SECRET must be at least %d bytes (it has %zu)",
-                    CFG_SECRET_MIN, len);
-            return OF_ERR;
-        }
-        cfg->auth.jwt_secret = malloc(len + 1);
-        if (cfg->auth.jwt_secret == NULL)
-            goto oom;
-        memcpy(cfg->auth.jwt_secret, v, len + 1);
-        cfg->auth.jwt_secret_len = len;
-    } else if (require_secret) {
-        cfg_err(err, errlen, "ORDERFLOW_JWT_SECRET is not set (serving needs a secret of at "
-                "least %d bytes)", CFG_SECRET_MIN);
-        return OF_ERR;
-    }
-    return OF_OK;
-oom:
-    cfg_err(err, errlen, "out of memory");
-    return OF_ERR;
 }
 
 /* ---- public ----------------------------------------------------------- */
@@ -713,10 +641,8 @@ cfg_load(struct of_cfg *cfg, const char *path, bool require_secret, char *err, s
 {
     if (errlen > 0)
         err[0] = '\0';
-    if (cfg_defaults(cfg) != OF_OK) {
-        cfg_err(err, errlen, "out of memory");
+    if (cfg_defaults(cfg, err, errlen) != OF_OK)
         goto fail;
-    }
     if (path != NULL) {
         cfg->path = strdup(path);
         if (cfg->path == NULL) {
@@ -781,7 +707,7 @@ cfg_dump_str(FILE *out, const char *s)
 }
 
 static void
-cfg_dump_cidr(FILE *out, const struct cfg_cidr *c)
+cfg_dump_cidr(FILE *out, const struct netaddr_cidr *c)
 {
     char buf[INET6_ADDRSTRLEN];
     inet_ntop(c->family, c->addr, buf, sizeof(buf));
@@ -809,7 +735,7 @@ cfg_dump_key(const struct of_cfg *cfg, const struct cfg_key *k, FILE *out)
         for (size_t i = 0; i < n; i++) {
             fputs(i == 0 ? " " : ", ", out);
             if (k->kind == K_CIDRLIST)
-                cfg_dump_cidr(out, &CFIELD(cfg, k, struct cfg_cidr)[i]);
+                cfg_dump_cidr(out, &CFIELD(cfg, k, struct netaddr_cidr)[i]);
             else
                 cfg_dump_str(out, CFIELD(cfg, k, char *)[i]);
         }

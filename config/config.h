@@ -13,17 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
+
+#include "common/netaddr.h"
 
 #define CFG_MAX_LIST 32
-
-/* An address or CIDR from forwarded_allow_ips / metrics.allow. */
-struct cfg_cidr {
-    int           family;      /* AF_INET or AF_INET6 */
-    unsigned char addr[16];
-    int           prefix;      /* 0..32 or 0..128 */
-};
 
 struct cfg_server {
     char    *listen;               /* "host:port", "[v6]:port" or "unix:/path"; default "127.0.0.1:8000" */
@@ -47,7 +40,7 @@ struct cfg_server {
     char    *log_level;            /* debug|info|warn|error, default info */
     bool     access_log;           /* default true */
     size_t   n_forwarded_allow;    /* default ["127.0.0.1", "::1"] */
-    struct cfg_cidr forwarded_allow[CFG_MAX_LIST];
+    struct netaddr_cidr forwarded_allow[CFG_MAX_LIST];
 };
 
 struct cfg_database {
@@ -80,7 +73,7 @@ struct cfg_cors {
 
 struct cfg_metrics {
     size_t          n_allow;       /* default ["127.0.0.1/32", "::1/128"] */
-    struct cfg_cidr allow[CFG_MAX_LIST];
+    struct netaddr_cidr allow[CFG_MAX_LIST];
 };
 
 struct of_cfg {
@@ -102,24 +95,6 @@ void cfg_free(struct of_cfg *cfg);
 
 /* Print the effective settings in libconfig syntax, secrets redacted. */
 void cfg_dump(const struct of_cfg *cfg, FILE *out);
-
-/* Does the address match any entry of the list? An IPv4-mapped IPv6 peer
- * (::ffff:a.b.c.d) matches IPv4 entries. */
-bool cfg_cidr_match(const struct cfg_cidr *list, size_t n, const struct sockaddr *sa);
-
-/* Parse "127.0.0.1", "10.0.0.0/8", "::1", "::1/128" (host bits past the
- * prefix are cleared). Returns OF_OK or OF_ERR. */
-int  cfg_cidr_parse(const char *s, struct cfg_cidr *out);
-
-/* A parsed server.listen: either a unix socket path or host + port. */
-struct cfg_listen {
-    bool is_unix;
-    char path[108];                /* sizeof(sun_path) */
-    char host[256];                /* without the [] of an IPv6 literal */
-    char port[8];
-};
-/* Parse "host:port", "[v6]:port" or "unix:/path". Returns OF_OK or OF_ERR. */
-int  cfg_listen_parse(const char *s, struct cfg_listen *out);
 
 /* Copy a libpq URL or keyword/value string into out with any password
  * replaced by "REDACTED" (userinfo password and password= parameters). */

@@ -1,30 +1,33 @@
 /*
- * cli.h -- subcommands that live outside master/ and are dispatched by main.c.
+ * cli.h -- the command-line front ends main.c dispatches to besides serve
+ * and check-config. They own the user interface (arguments, prompts,
+ * messages, exit codes); the work itself is store/'s (store/migrate.h,
+ * store/repos.h's store_user_create_now) and worker/'s password hash.
  *
- * `orderflow migrate ...`     -> migrate_cli()   (store/, the migration runner)
- * `orderflow user create ...` -> usercmd_cli()   (store/, creates a user)
+ * `orderflow migrate ...`     -> cli_migrate()  (master/cli_migrate.c)
+ * `orderflow user create ...` -> cli_user()     (master/cli_user.c)
  *
  * Both get the loaded settings (the JWT secret is not required) and the
  * arguments from the subcommand word on: argv[0] is "migrate" or "user", and
  * -c/--config FILE has already been removed. They return the process exit
  * code (0 ok, 1 failure, 2 usage) and print their own messages.
- *
- * A declaration marked OF_CLI_WEAK lets the binary link before store/
- * provides the function; main.c prints "not built" when it is missing. Note:
- * a weak reference does not by itself pull an object out of a static
- * library, so once store/ has the function, drop OF_CLI_WEAK from it.
  */
 #ifndef OF_MASTER_CLI_H
 #define OF_MASTER_CLI_H
 
 #include "config/config.h"
 
-#ifndef OF_CLI_WEAK
-#define OF_CLI_WEAK __attribute__((weak))
-#endif
+/* `migrate up [N] | down [N] | status`: migrations from
+ * $ORDERFLOW_MIGRATIONS_DIR, else OF_SOURCE_DIR "/migrations". up: all
+ * pending (or the next N); down: the last applied one (or the last N);
+ * status: every known migration. Progress on stdout, errors on stderr. */
+int cli_migrate(const struct of_cfg *cfg, int argc, char **argv);
 
-/* store/migrate.c and store/usercmd.c exist: strong references, so they are linked for certain */
-int migrate_cli(const struct of_cfg *cfg, int argc, char **argv);
-int usercmd_cli(const struct of_cfg *cfg, int argc, char **argv);
+/* `user create --email E [--role admin|user]`: the password is one line of
+ * stdin (echo off on a terminal), validated as API.md's Auth section says,
+ * hashed as registration hashes it, and inserted with registration's
+ * statement. 0 created, 1 failure (invalid input, duplicate email,
+ * database), 2 usage. */
+int cli_user(const struct of_cfg *cfg, int argc, char **argv);
 
 #endif

@@ -9,6 +9,7 @@
  * binary upgrade the new master takes the old master's socket instead.
  */
 #include "master/master.h"
+#include "common/netaddr.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -92,7 +93,7 @@ unix_in_use(const struct sockaddr_un *sun)
 }
 
 static int
-listen_unix(const struct of_cfg *cfg, const struct cfg_listen *l, char *unix_path, size_t cap)
+listen_unix(const struct of_cfg *cfg, const struct netaddr_listen *l, char *unix_path, size_t cap)
 {
     struct sockaddr_un sun;
     struct stat        st;
@@ -149,7 +150,7 @@ fail:
 }
 
 static int
-listen_tcp(const struct of_cfg *cfg, const struct cfg_listen *l)
+listen_tcp(const struct of_cfg *cfg, const struct netaddr_listen *l)
 {
     struct addrinfo hints, *res = NULL;
     int             fd = -1, err = 0;
@@ -191,7 +192,7 @@ listen_tcp(const struct of_cfg *cfg, const struct cfg_listen *l)
 int
 master_listen_open(const struct of_cfg *cfg, char *unix_path, size_t cap, bool *from_systemd)
 {
-    struct cfg_listen l;
+    struct netaddr_listen l;
 
     unix_path[0] = '\0';
     *from_systemd = false;
@@ -205,7 +206,7 @@ master_listen_open(const struct of_cfg *cfg, char *unix_path, size_t cap, bool *
         return fd;
     if (fd == -2)
         return -1;
-    if (cfg_listen_parse(cfg->server.listen, &l) != 0) {
+    if (netaddr_listen_parse(cfg->server.listen, &l) != 0) {
         of_log_error("server.listen \"%s\" is invalid", cfg->server.listen);
         return -1;
     }

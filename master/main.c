@@ -3,8 +3,8 @@
  *
  *   orderflow [serve] [-c FILE]          run the server (master + workers)
  *   orderflow check-config [-c FILE]     print the effective settings, exit 1 on error
- *   orderflow migrate [-c FILE] ARGS...  database migrations (store/)
- *   orderflow user create [-c FILE] ...  create a user (store/)
+ *   orderflow migrate [-c FILE] ARGS...  database migrations (cli_migrate.c)
+ *   orderflow user create [-c FILE] ...  create a user (cli_user.c)
  *   orderflow --version | --help
  *
  * -c/--config may appear anywhere before "--"; without it ORDERFLOW_CONFIG
@@ -127,15 +127,11 @@ main_serve(const char *path)
 typedef int (*main_sub_fn)(const struct of_cfg *cfg, int argc, char **argv);
 
 static int
-main_sub(const char *name, main_sub_fn fn, const char *path, int argc, char **argv)
+main_sub(main_sub_fn fn, const char *path, int argc, char **argv)
 {
     struct of_cfg cfg;
     char          err[1024];
 
-    if (fn == NULL) {
-        fprintf(stderr, "orderflow: %s is not built into this binary\n", name);
-        return 1;
-    }
     if (cfg_load(&cfg, path, false, err, sizeof(err)) != OF_OK) {
         fprintf(stderr, "orderflow: %s\n", err);
         return 1;
@@ -173,9 +169,9 @@ main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "migrate") == 0)
-        return main_sub("migrate", migrate_cli, config, n, rest);
+        return main_sub(cli_migrate, config, n, rest);
     if (strcmp(cmd, "user") == 0)
-        return main_sub("user", usercmd_cli, config, n, rest);
+        return main_sub(cli_user, config, n, rest);
     if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "check-config") != 0) {
         fprintf(stderr, "orderflow: unknown command or option \"%s\"\n", cmd);
         main_usage(stderr);

@@ -8,6 +8,7 @@
 #define OF_STORE_REPOS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store/pool.h"
 #include "domain/user.h"
@@ -20,6 +21,12 @@
 extern const struct pool_stmt *const store_user_stmts[];
 extern const size_t store_user_nstmts;
 struct user_repo store_user_repo(pool *p);
+/* The same INSERT as user_repo's create, blocking, for `orderflow user
+ * create` (master/cli_user.c). OF_OK with the new id; OF_CONFLICT when the
+ * email is taken; OF_ERR with why in err (ends in a newline). */
+struct pgblock_target;
+int store_user_create_now(const struct pgblock_target *db, const char *email, const char *hash,
+                          const char *role, int64_t *id, char *err, size_t cap);
 
 extern const struct pool_stmt *const store_product_stmts[];
 extern const size_t store_product_nstmts;

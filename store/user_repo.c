@@ -2,11 +2,15 @@
  * user_repo.c -- users in PostgreSQL. Writes that an admin makes carry
  * their audit row in the same statement (a data-modifying CTE), so the
  * change and its audit entry commit or fail together in one round trip.
+ * The one users INSERT serves registration (through the pool) and
+ * `orderflow user create` (store_user_create_now, blocking).
  */
 #include "store/repos.h"
+#include "store/pgblock.h"
 #include "store/sql.h"
 #include "common/of.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define USER_COLS "id, email, role, " SQL_TS("created_at")
@@ -179,4 +183,27 @@ struct user_repo
 store_user_repo(pool *p)
 {
     return (struct user_repo){ &pg_user_ops, p };
+}
+
+int
+store_user_create_now(const struct pgblock_target *db, const char *email, const char *hash,
+                      const char *role, int64_t *id, char *err, size_t cap)
+{
+    PGconn *c = pgblock_connect(db, "orderflow-user", err, cap);
+    if (c == NULL)
+        return OF_ERR;
+    const char *p[] = { email, hash, role };
+    PGresult   *r = PQexecParams(c, st_create.sql, st_create.nparams, NULL, p, NULL, NULL, 0);
+    int         rc = OF_ERR;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, cap, "insert failed: %s", PQerrorMessage(c));
+    } else if (PQntuples(r) == 0) {
+        rc = OF_CONFLICT;
+    } else {
+        *id = sql_i64(r, 0, 0);
+        rc = OF_OK;
+    }
+    PQclear(r);
+    PQfinish(c);
+    return rc;
 }

@@ -111,15 +111,22 @@ signal_loop(hasher *h)
     OF_UNUSED(n);
 }
 
+_Static_assert(HASHER_STR_BYTES == crypto_pwhash_STRBYTES, "HASHER_STR_BYTES");
+
+int
+hasher_hash_now(char out[HASHER_STR_BYTES], const char *password, size_t len)
+{
+    return crypto_pwhash_str(out, password, len, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                             crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0 ? OF_OK : OF_ERR;
+}
+
 /* Runs on a pool thread; h->mu not held. */
 static void
 job_run(struct hasher_job *j)
 {
     switch (j->kind) {
     case JOB_HASH:
-        j->rc = crypto_pwhash_str(j->hash, j->pw, j->pwlen,
-                                  crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                                  crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0 ? OF_OK : OF_ERR;
+        j->rc = hasher_hash_now(j->hash, j->pw, j->pwlen);
         break;
     case JOB_VERIFY:
     case JOB_DUMMY:

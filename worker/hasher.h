@@ -31,6 +31,15 @@ typedef struct hasher     hasher;
 typedef struct hasher_job hasher_job;
 
 #define HASHER_QUEUE_MAX 256   /* jobs waiting; beyond it: OF_UNAVAILABLE */
+#define HASHER_STR_BYTES 128   /* an encoded hash with its NUL (crypto_pwhash_STRBYTES) */
+
+/* The one password hash the server stores: argon2id at the cost named at
+ * the top of this file, encoded as "$argon2id$..." into out. Blocking
+ * (~0.1 s, 64 MiB): the pool's threads run it for registration, and
+ * `orderflow user create` calls it directly, so both store the same kind of
+ * hash. Call sodium_init() first (hasher_create() does). OF_OK or OF_ERR
+ * (out of memory). */
+int hasher_hash_now(char out[HASHER_STR_BYTES], const char *password, size_t len);
 
 /* rc OF_OK: hash_str is a NUL-terminated "$argon2id$..." string, valid only
  * during the call. Else OF_ERR (out of memory) or OF_UNAVAILABLE (queue full,

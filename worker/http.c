@@ -204,7 +204,7 @@ set_client_ip(struct wreq *q, struct evkeyvalq *in)
     q->r.client_ip = q->client_ip;
 
     bool trusted = peer->sa_family == AF_UNIX ||
-                   cfg_cidr_match(s->forwarded_allow, s->n_forwarded_allow, peer);
+                   netaddr_cidr_match(s->forwarded_allow, s->n_forwarded_allow, peer);
     if (!trusted)
         return;
     const char *xff = evhttp_find_header(in, "X-Forwarded-For");
@@ -222,7 +222,7 @@ set_client_ip(struct wreq *q, struct evkeyvalq *in)
         if (!ip_parse(p, len, &ss))
             return;          /* garbage: keep what we have */
         sockaddr_str((struct sockaddr *)&ss, q->client_ip, sizeof(q->client_ip));
-        if (!cfg_cidr_match(s->forwarded_allow, s->n_forwarded_allow, (struct sockaddr *)&ss))
+        if (!netaddr_cidr_match(s->forwarded_allow, s->n_forwarded_allow, (struct sockaddr *)&ss))
             return;
         end = start > 0 ? start - 1 : 0;
     }

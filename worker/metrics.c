@@ -8,6 +8,7 @@
 #include "worker/metrics.h"
 #include "worker/router.h"
 #include "common/log.h"
+#include "common/netaddr.h"
 #include "common/of.h"
 
 #include <arpa/inet.h>
@@ -317,5 +318,5 @@ metrics_allowed(const struct of_cfg *cfg, const char *client_ip)
     } else {
         return false;
     }
-    return cfg_cidr_match(cfg->metrics.allow, cfg->metrics.n_allow, (struct sockaddr *)&ss);
+    return netaddr_cidr_match(cfg->metrics.allow, cfg->metrics.n_allow, (struct sockaddr *)&ss);
 }

@@ -299,18 +299,18 @@ static void
 test_listen_parse_table(void **state)
 {
     (void)state;
-    struct cfg_listen l;
+    struct netaddr_listen l;
 
-    assert_int_equal(cfg_listen_parse("127.0.0.1:8000", &l), OF_OK);
+    assert_int_equal(netaddr_listen_parse("127.0.0.1:8000", &l), OF_OK);
     assert_false(l.is_unix);
     assert_string_equal(l.host, "127.0.0.1");
     assert_string_equal(l.port, "8000");
-    assert_int_equal(cfg_listen_parse("[::]:80", &l), OF_OK);
+    assert_int_equal(netaddr_listen_parse("[::]:80", &l), OF_OK);
     assert_string_equal(l.host, "::");
     assert_string_equal(l.port, "80");
-    assert_int_equal(cfg_listen_parse("localhost:1", &l), OF_OK);
+    assert_int_equal(netaddr_listen_parse("localhost:1", &l), OF_OK);
     assert_string_equal(l.host, "localhost");
-    assert_int_equal(cfg_listen_parse("unix:/run/of.sock", &l), OF_OK);
+    assert_int_equal(netaddr_listen_parse("unix:/run/of.sock", &l), OF_OK);
     assert_true(l.is_unix);
     assert_string_equal(l.path, "/run/of.sock");
 }
@@ -319,36 +319,36 @@ static void
 test_cidr_parse_and_match(void **state)
 {
     (void)state;
-    struct cfg_cidr     list[4];
+    struct netaddr_cidr     list[4];
     struct sockaddr_in  a4 = { .sin_family = AF_INET };
     struct sockaddr_in6 a6 = { .sin6_family = AF_INET6 };
 
-    assert_int_equal(cfg_cidr_parse("127.0.0.1", &list[0]), OF_OK);
+    assert_int_equal(netaddr_cidr_parse("127.0.0.1", &list[0]), OF_OK);
     assert_int_equal(list[0].prefix, 32);
-    assert_int_equal(cfg_cidr_parse("10.1.2.3/8", &list[1]), OF_OK);   /* host bits cleared */
+    assert_int_equal(netaddr_cidr_parse("10.1.2.3/8", &list[1]), OF_OK);   /* host bits cleared */
     assert_int_equal(list[1].addr[1], 0);
-    assert_int_equal(cfg_cidr_parse("::1", &list[2]), OF_OK);
+    assert_int_equal(netaddr_cidr_parse("::1", &list[2]), OF_OK);
     assert_int_equal(list[2].prefix, 128);
-    assert_int_equal(cfg_cidr_parse("fd00::/8", &list[3]), OF_OK);
+    assert_int_equal(netaddr_cidr_parse("fd00::/8", &list[3]), OF_OK);
 
     inet_pton(AF_INET, "127.0.0.1", &a4.sin_addr);
-    assert_true(cfg_cidr_match(list, 4, (struct sockaddr *)&a4));
+    assert_true(netaddr_cidr_match(list, 4, (struct sockaddr *)&a4));
     inet_pton(AF_INET, "127.0.0.2", &a4.sin_addr);
-    assert_false(cfg_cidr_match(list, 4, (struct sockaddr *)&a4));
+    assert_false(netaddr_cidr_match(list, 4, (struct sockaddr *)&a4));
     inet_pton(AF_INET, "10.200.0.9", &a4.sin_addr);
-    assert_true(cfg_cidr_match(list, 4, (struct sockaddr *)&a4));
+    assert_true(netaddr_cidr_match(list, 4, (struct sockaddr *)&a4));
     inet_pton(AF_INET, "11.0.0.1", &a4.sin_addr);
-    assert_false(cfg_cidr_match(list, 4, (struct sockaddr *)&a4));
+    assert_false(netaddr_cidr_match(list, 4, (struct sockaddr *)&a4));
     inet_pton(AF_INET6, "::1", &a6.sin6_addr);
-    assert_true(cfg_cidr_match(list, 4, (struct sockaddr *)&a6));
+    assert_true(netaddr_cidr_match(list, 4, (struct sockaddr *)&a6));
     inet_pton(AF_INET6, "fdab::5", &a6.sin6_addr);
-    assert_true(cfg_cidr_match(list, 4, (struct sockaddr *)&a6));
+    assert_true(netaddr_cidr_match(list, 4, (struct sockaddr *)&a6));
     inet_pton(AF_INET6, "fe80::1", &a6.sin6_addr);
-    assert_false(cfg_cidr_match(list, 4, (struct sockaddr *)&a6));
+    assert_false(netaddr_cidr_match(list, 4, (struct sockaddr *)&a6));
     inet_pton(AF_INET6, "::ffff:127.0.0.1", &a6.sin6_addr);   /* v4-mapped */
-    assert_true(cfg_cidr_match(list, 4, (struct sockaddr *)&a6));
-    assert_false(cfg_cidr_match(list, 0, (struct sockaddr *)&a6));
-    assert_false(cfg_cidr_match(list, 4, NULL));
+    assert_true(netaddr_cidr_match(list, 4, (struct sockaddr *)&a6));
+    assert_false(netaddr_cidr_match(list, 0, (struct sockaddr *)&a6));
+    assert_false(netaddr_cidr_match(list, 4, NULL));
 }
 
 static void
@@ -492,7 +492,7 @@ test_dump_redacts_and_round_trips(void **state)
     assert_string_equal(again.database.url, "postgresql://app:REDACTED@db/of");
     assert_int_equal(again.server.n_forwarded_allow, 2);
     assert_memory_equal(&again.server.forwarded_allow[1], &cfg.server.forwarded_allow[1],
-                        sizeof(struct cfg_cidr));
+                        sizeof(struct netaddr_cidr));
     free(text);
     cfg_free(&cfg);
     cfg_free(&again);

@@ -1,17 +1,23 @@
 /*
- * usercmd.c -- create a user from the command line (see usercmd.h).
+ * cli_user.c -- `orderflow user create` (see cli.h).
  *
- * Order of work: parse arguments, read and validate the password, normalise
- * the email, hash (argon2id, OPSLIMIT/MEMLIMIT_INTERACTIVE like
- * worker/hasher.c), connect, insert. A duplicate email is detected by the
- * unique index (ON CONFLICT DO NOTHING returns no row), never by a
- * check-then-insert. The password is wiped from memory once hashed.
+ * Owns the command's user interface: arguments, reading the password from
+ * stdin with the terminal's echo off, messages and exit codes. Order of
+ * work: parse arguments, normalise the email, read and validate the
+ * password, hash it with the workers' own function (worker/hasher.h), then
+ * insert with registration's statement (store_user_create_now). A duplicate
+ * email is detected by the unique index (ON CONFLICT DO NOTHING returns no
+ * row), never by a check-then-insert. The password is wiped from memory
+ * once hashed. Blocking on purpose: this is a command, not a worker.
  */
-#include "store/usercmd.h"
+#include "master/cli.h"
+#include "store/pgblock.h"
+#include "store/repos.h"
+#include "worker/hasher.h"
 #include "domain/rules.h"
 #include "common/of.h"
 
-#include <libpq-fe.h>
+#include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,54 +84,30 @@ uc_read_line(char *buf, size_t cap, size_t *len)
     return 0;
 }
 
-static PGconn *
-uc_connect(const struct of_cfg *cfg)
-{
-    char ct[16];
-    snprintf(ct, sizeof(ct), "%d", cfg->database.connect_timeout > 0 ? cfg->database.connect_timeout : 10);
-    const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
-    const char *vals[] = { cfg->database.url, ct, "orderflow-user", NULL };
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
-    if (c == NULL) {
-        fprintf(stderr, "user create: out of memory\n");
-        return NULL;
-    }
-    if (PQstatus(c) != CONNECTION_OK) {
-        fprintf(stderr, "user create: cannot connect to the database: %s", PQerrorMessage(c));
-        PQfinish(c);
-        return NULL;
-    }
-    return c;
-}
-
 /* 0 inserted, 1 failure (message printed). */
 static int
 uc_insert(const struct of_cfg *cfg, const char *email, const char *hash, const char *role)
 {
-    PGconn *c = uc_connect(cfg);
-    if (c == NULL)
-        return 1;
-    const char *p[] = { email, hash, role };
-    PGresult *r = PQexecParams(c,
-        "INSERT INTO users (email, password_hash, role) VALUES ($1, $2, $3) "
-        "ON CONFLICT DO NOTHING RETURNING id", 3, NULL, p, NULL, NULL, 0);
-    int rc = 1;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        fprintf(stderr, "user create: insert failed: %s", PQerrorMessage(c));
-    else if (PQntuples(r) == 0)
+    struct pgblock_target db = { cfg->database.url, cfg->database.connect_timeout };
+    char    err[2048];
+    int64_t id;
+
+    switch (store_user_create_now(&db, email, hash, role, &id, err, sizeof(err))) {
+    case OF_OK:
+        printf("created user %" PRId64 ": %s (%s)\n", id, email, role);
+        return 0;
+    case OF_CONFLICT:
         fprintf(stderr, "user create: a user with email %s already exists\n", email);
-    else {
-        printf("created user %s: %s (%s)\n", PQgetvalue(r, 0, 0), email, role);
-        rc = 0;
+        return 1;
+    default:
+        fprintf(stderr, "user create: %s", err);
+        return 1;
     }
-    PQclear(r);
-    PQfinish(c);
-    return rc;
 }
 
 /* Reads, validates and hashes the password into hash. 0 or 1. */
 static int
-uc_password_hash(char hash[crypto_pwhash_STRBYTES])
+uc_password_hash(char hash[HASHER_STR_BYTES])
 {
     char   pw[UC_PW_CAP];
     size_t plen = 0;
@@ -145,8 +127,7 @@ uc_password_hash(char hash[crypto_pwhash_STRBYTES])
         fprintf(stderr, "user create: sodium_init() failed\n");
         goto done;
     }
-    if (crypto_pwhash_str(hash, pw, plen, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+    if (hasher_hash_now(hash, pw, plen) != OF_OK) {
         fprintf(stderr, "user create: hashing failed (out of memory?)\n");
         goto done;
     }
@@ -157,10 +138,10 @@ done:
 }
 
 int
-usercmd_cli(const struct of_cfg *cfg, int argc, char **argv)
+cli_user(const struct of_cfg *cfg, int argc, char **argv)
 {
     const char *email_arg = NULL, *role = "user", *v;
-    char        email[RULES_EMAIL_BUFSZ], hash[crypto_pwhash_STRBYTES];
+    char        email[RULES_EMAIL_BUFSZ], hash[HASHER_STR_BYTES];
     size_t      elen;
     enum rules_role rr;
 
