@@ -39,6 +39,8 @@ enum cfg_kind {
     K_MODE,       /* int, written as an octal string "0660" */
     K_STRLIST,    /* char *[CFG_MAX_LIST] + size_t count */
     K_CIDRLIST,   /* struct netaddr_cidr[CFG_MAX_LIST] + size_t count */
+    K_INTLIST,    /* int[CFG_MAX_LIST] + size_t count, each min..max */
+    K_DOUBLE,     /* double, min..max */
 };
 
 struct cfg_key {
@@ -57,6 +59,7 @@ struct cfg_key {
 #define KEY(g, n, kind, field, lo, hi, def)       { g, n, kind, F(field), 0, lo, hi, def, NULL }
 #define KEY_ENV(g, n, kind, field, lo, hi, def, env) { g, n, kind, F(field), 0, lo, hi, def, env }
 #define LIST(g, n, kind, field, count, def)       { g, n, kind, F(field), F(count), 0, 0, def, NULL }
+#define NLIST(g, n, field, count, lo, hi, def)    { g, n, K_INTLIST, F(field), F(count), lo, hi, def, NULL }
 
 static const struct cfg_key cfg_keys[] = {
     KEY_ENV("server", "listen", K_LISTEN, server.listen, 0, 0, "127.0.0.1:8000", "ORDERFLOW_LISTEN"),
@@ -87,6 +90,8 @@ static const struct cfg_key cfg_keys[] = {
     KEY("database", "statement_timeout",   K_INT,  database.statement_timeout_ms, 0, 3600000, "5000"),
     KEY("database", "connect_timeout",     K_INT,  database.connect_timeout, 1, 600, "5"),
     KEY("database", "prepared_statements", K_BOOL, database.prepared_statements, 0, 0, "true"),
+    KEY("database", "replica_url",         K_STR,  database.replica_url, 0, 0, NULL),
+    KEY("database", "replica_max_lag",     K_DOUBLE, database.replica_max_lag, 0, 86400, "1.0"),
 
     KEY("auth", "token_ttl",          K_INT,  auth.token_ttl, 60, 31536000, "3600"),
     KEY("auth", "allow_registration", K_BOOL, auth.allow_registration, 0, 0, "true"),
@@ -99,9 +104,34 @@ static const struct cfg_key cfg_keys[] = {
     KEY("cors", "max_age",        K_INT,     cors.max_age, 0, 86400, "600"),
 
     LIST("metrics", "allow", K_CIDRLIST, metrics.allow, metrics.n_allow, "127.0.0.1/32, ::1/128"),
+
+    KEY("jobs", "enabled",        K_BOOL, jobs.enabled, 0, 0, "true"),
+    KEY("jobs", "concurrency",    K_INT,  jobs.concurrency, 1, 1024, "16"),
+    KEY("jobs", "lease",          K_INT,  jobs.lease, 5, 86400, "60"),
+    KEY("jobs", "retention_days", K_INT,  jobs.retention_days, 1, 3650, "7"),
+
+    KEY("mail", "smtp_url", K_STR,  mail.smtp_url, 0, 0, NULL),
+    KEY("mail", "from",     K_STR,  mail.from, 0, 0, "orders@localhost"),
+    KEY("mail", "starttls", K_BOOL, mail.starttls, 0, 0, "false"),
+
+    KEY("webhooks", "timeout",         K_INT,  webhooks.timeout, 1, 300, "10"),
+    NLIST("webhooks", "retry_schedule", webhooks.retry_schedule, webhooks.n_retry_schedule,
+          1, 604800, "5, 300, 1800, 7200, 18000, 36000, 36000"),
+    KEY("webhooks", "allow_http",      K_BOOL, webhooks.allow_http, 0, 0, "false"),
+    KEY("webhooks", "allow_private",   K_BOOL, webhooks.allow_private, 0, 0, "false"),
+
+    KEY("cache", "enabled",     K_BOOL, cache.enabled, 0, 0, "true"),
+    KEY("cache", "max_entries", K_INT,  cache.max_entries, 1, 10000000, "100000"),
+    KEY("cache", "ttl",         K_INT,  cache.ttl, 1, 86400, "60"),
+
+    KEY("tracing", "otlp_endpoint",     K_STR,    tracing.otlp_endpoint, 0, 0, NULL),
+    KEY("tracing", "sample_ratio",      K_DOUBLE, tracing.sample_ratio, 0, 1, "1.0"),
+    KEY("tracing", "service_name",      K_STR,    tracing.service_name, 0, 0, "orderflow"),
+    KEY("tracing", "slow_statement_ms", K_INT,    tracing.slow_statement_ms, 0, 3600000, "500"),
 };
 
-static const char *const cfg_groups[] = { "server", "database", "auth", "rate_limit", "cors", "metrics" };
+static const char *const cfg_groups[] = { "server", "database", "auth", "rate_limit", "cors", "metrics",
+                                          "jobs", "mail", "webhooks", "cache", "tracing" };
 
 #define FIELD(cfg, k, type) ((type *)(void *)((char *)(cfg) + (k)->off))
 #define CFIELD(cfg, k, type) ((const type *)(const void *)((const char *)(cfg) + (k)->off))
@@ -294,6 +324,17 @@ cfg_set_int64(struct of_cfg *cfg, const struct cfg_key *k, int64_t v, const stru
 }
 
 static int
+cfg_set_double(struct of_cfg *cfg, const struct cfg_key *k, double v, const struct cfg_src *src)
+{
+    if (!(v >= (double)k->min && v <= (double)k->max)) {
+        cfg_bad(src, k, " must be a number in %lld..%lld", (long long)k->min, (long long)k->max);
+        return OF_ERR;
+    }
+    *FIELD(cfg, k, double) = v;
+    return OF_OK;
+}
+
+static int
 cfg_set_mode(struct of_cfg *cfg, const struct cfg_key *k, const char *v, const struct cfg_src *src)
 {
     int64_t m = -1;
@@ -364,7 +405,15 @@ cfg_list_add(struct of_cfg *cfg, const struct cfg_key *k, const char *v, size_t 
         cfg_bad(src, k, " must be a list of non-empty strings");
         goto fail;
     }
-    if (k->kind == K_CIDRLIST) {
+    if (k->kind == K_INTLIST) {
+        int64_t n;
+        if (of_parse_i64(s, len, k->min, k->max, &n) != 0) {
+            cfg_bad(src, k, ": \"%s\" must be %lld..%lld", s, (long long)k->min, (long long)k->max);
+            goto fail;
+        }
+        FIELD(cfg, k, int)[*count] = (int)n;
+        free(s);
+    } else if (k->kind == K_CIDRLIST) {
         if (netaddr_cidr_parse(s, &FIELD(cfg, k, struct netaddr_cidr)[*count]) != OF_OK) {
             cfg_bad(src, k, ": \"%s\" is not an address or CIDR", s);
             goto fail;
@@ -429,7 +478,17 @@ cfg_set_text(struct of_cfg *cfg, const struct cfg_key *k, const char *v, const s
         return OF_OK;
     case K_STRLIST:
     case K_CIDRLIST:
+    case K_INTLIST:
         return cfg_set_list_text(cfg, k, v, src);
+    case K_DOUBLE: {
+        char  *end = NULL;
+        double d;
+        errno = 0;
+        d = strtod(v, &end);
+        if (end == v || *end != '\0' || errno != 0)
+            d = -1.0 - (double)k->max;   /* out of range: one message below */
+        return cfg_set_double(cfg, k, d, src);
+    }
     default:
         return cfg_set_str(cfg, k, v, src);
     }
@@ -490,6 +549,11 @@ cfg_env(struct of_cfg *cfg, bool require_secret, char *err, size_t errlen)
         if (v != NULL && v[0] != '\0' && cfg_set_text(cfg, k, v, &src) != OF_OK)
             return OF_ERR;
     }
+    if (cfg_strdup(&cfg->mail.smtp_user, getenv("ORDERFLOW_SMTP_USER")) != OF_OK ||
+        cfg_strdup(&cfg->mail.smtp_password, getenv("ORDERFLOW_SMTP_PASSWORD")) != OF_OK) {
+        cfg_err(err, errlen, "out of memory");
+        return OF_ERR;
+    }
     return cfg_env_secret(cfg, require_secret, err, errlen);
 }
 
@@ -510,7 +574,20 @@ cfg_set_list(struct of_cfg *cfg, const struct cfg_key *k, config_setting_t *st,
     }
     cfg_list_clear(cfg, k);
     for (int i = 0; i < n; i++) {
-        const char *v = config_setting_get_string(config_setting_get_elem(st, (unsigned)i));
+        config_setting_t *e = config_setting_get_elem(st, (unsigned)i);
+        if (k->kind == K_INTLIST) {
+            char num[32];
+            int  t = config_setting_type(e);
+            if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
+                cfg_bad(src, k, " must be a list of integers");
+                return OF_ERR;
+            }
+            snprintf(num, sizeof(num), "%lld", (long long)config_setting_get_int64(e));
+            if (cfg_list_add(cfg, k, num, strlen(num), src) != OF_OK)
+                return OF_ERR;
+            continue;
+        }
+        const char *v = config_setting_get_string(e);
         if (v == NULL) {
             cfg_bad(src, k, " must be a list of non-empty strings");
             return OF_ERR;
@@ -544,7 +621,15 @@ cfg_set(struct of_cfg *cfg, const struct cfg_key *k, config_setting_t *st, const
         return OF_OK;
     case K_STRLIST:
     case K_CIDRLIST:
+    case K_INTLIST:
         return cfg_set_list(cfg, k, st, src);
+    case K_DOUBLE:
+        if (t == CONFIG_TYPE_FLOAT)
+            return cfg_set_double(cfg, k, config_setting_get_float(st), src);
+        if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
+            return cfg_set_double(cfg, k, (double)config_setting_get_int64(st), src);
+        cfg_bad(src, k, " must be a number");
+        return OF_ERR;
     default:
         if (t != CONFIG_TYPE_STRING || config_setting_get_string(st) == NULL) {
             cfg_bad(src, k, " must be a string");
@@ -676,6 +761,11 @@ cfg_free(struct of_cfg *cfg)
     }
     for (size_t i = 0; i < cfg->cors.n_origins; i++)
         free(cfg->cors.allow_origins[i]);
+    free(cfg->mail.smtp_user);
+    if (cfg->mail.smtp_password != NULL) {
+        explicit_bzero(cfg->mail.smtp_password, strlen(cfg->mail.smtp_password));
+        free(cfg->mail.smtp_password);
+    }
     if (cfg->auth.jwt_secret != NULL) {
         explicit_bzero(cfg->auth.jwt_secret, cfg->auth.jwt_secret_len);
         free(cfg->auth.jwt_secret);
@@ -728,13 +818,24 @@ cfg_dump_key(const struct of_cfg *cfg, const struct cfg_key *k, FILE *out)
     case K_SIZE: fprintf(out, "%zu", *CFIELD(cfg, k, size_t)); break;
     case K_BOOL: fputs(*CFIELD(cfg, k, bool) ? "true" : "false", out); break;
     case K_MODE: fprintf(out, "\"%04o\"", (unsigned)*CFIELD(cfg, k, int)); break;
+    case K_DOUBLE: {
+        char num[32];
+        snprintf(num, sizeof(num), "%.6g", *CFIELD(cfg, k, double));
+        fputs(num, out);
+        if (strpbrk(num, ".en") == NULL)
+            fputs(".0", out);   /* a float, as libconfig reads it back */
+        break;
+    }
     case K_STRLIST:
-    case K_CIDRLIST: {
+    case K_CIDRLIST:
+    case K_INTLIST: {
         size_t n = *(const size_t *)(const void *)((const char *)cfg + k->off_n);
         fputc('[', out);
         for (size_t i = 0; i < n; i++) {
             fputs(i == 0 ? " " : ", ", out);
-            if (k->kind == K_CIDRLIST)
+            if (k->kind == K_INTLIST)
+                fprintf(out, "%d", CFIELD(cfg, k, int)[i]);
+            else if (k->kind == K_CIDRLIST)
                 cfg_dump_cidr(out, &CFIELD(cfg, k, struct netaddr_cidr)[i]);
             else
                 cfg_dump_str(out, CFIELD(cfg, k, char *)[i]);
@@ -744,7 +845,8 @@ cfg_dump_key(const struct of_cfg *cfg, const struct cfg_key *k, FILE *out)
     }
     default: {
         const char *s = *CFIELD(cfg, k, char *);
-        if (k->off == F(database.url) && s != NULL) {
+        if (s != NULL && (k->off == F(database.url) || k->off == F(database.replica_url) ||
+                          k->off == F(mail.smtp_url) || k->off == F(tracing.otlp_endpoint))) {
             char red[4096];
             cfg_redact_url(s, red, sizeof(red));
             cfg_dump_str(out, red);
@@ -775,6 +877,9 @@ cfg_dump(const struct of_cfg *cfg, FILE *out)
         if (strcmp(cfg_groups[g], "auth") == 0)
             fprintf(out, "  # jwt_secret comes only from ORDERFLOW_JWT_SECRET: %s\n",
                     cfg->auth.jwt_secret != NULL ? "set (REDACTED)" : "not set");
+        if (strcmp(cfg_groups[g], "mail") == 0)
+            fprintf(out, "  # login comes only from ORDERFLOW_SMTP_USER / ORDERFLOW_SMTP_PASSWORD: %s\n",
+                    cfg->mail.smtp_user != NULL ? "set (REDACTED)" : "not set");
         fputs("};\n", out);
     }
 }

@@ -50,6 +50,8 @@ struct cfg_database {
     int   statement_timeout_ms;    /* default 5000 */
     int   connect_timeout;         /* seconds, default 5 */
     bool  prepared_statements;     /* default true; false for PgBouncer < 1.21 */
+    char *replica_url;             /* NULL = no replicas: every read goes to url */
+    double replica_max_lag;        /* seconds of replay lag a replica may have, default 1.0 */
 };
 
 struct cfg_auth {
@@ -76,6 +78,42 @@ struct cfg_metrics {
     struct netaddr_cidr allow[CFG_MAX_LIST];
 };
 
+struct cfg_jobs {
+    bool enabled;                  /* run the jobs process on this host, default true */
+    int  concurrency;              /* deliveries in flight, default 16 */
+    int  lease;                    /* seconds a claimed row stays ours, default 60 */
+    int  retention_days;           /* succeeded deliveries and their events, default 7 */
+};
+
+struct cfg_mail {
+    char *smtp_url;                /* smtp:// or smtps://; NULL = send no mail (default) */
+    char *from;                    /* default "orders@localhost" */
+    bool  starttls;                /* default false */
+    char *smtp_user;               /* only from ORDERFLOW_SMTP_USER; NULL = no login */
+    char *smtp_password;           /* only from ORDERFLOW_SMTP_PASSWORD; never logged */
+};
+
+struct cfg_webhooks {
+    int    timeout;                /* seconds per delivery attempt, default 10 */
+    size_t n_retry_schedule;       /* default [5, 300, 1800, 7200, 18000, 36000, 36000] */
+    int    retry_schedule[CFG_MAX_LIST];   /* seconds before attempt 2, 3, ... */
+    bool   allow_http;             /* default false: https:// only */
+    bool   allow_private;          /* default false: refuse non-public addresses */
+};
+
+struct cfg_cache {
+    bool enabled;                  /* default true */
+    int  max_entries;              /* per worker, default 100000 */
+    int  ttl;                      /* seconds, default 60 */
+};
+
+struct cfg_tracing {
+    char  *otlp_endpoint;          /* OTLP/HTTP base URL; NULL = export nothing (default) */
+    double sample_ratio;           /* 0..1, parent-based, default 1.0 */
+    char  *service_name;           /* default "orderflow" */
+    int    slow_statement_ms;      /* log statements slower than this; 0 = off, default 500 */
+};
+
 struct of_cfg {
     char                 *path;    /* file it came from, NULL for defaults only */
     struct cfg_server     server;
@@ -84,6 +122,11 @@ struct of_cfg {
     struct cfg_rate_limit rate_limit;
     struct cfg_cors       cors;
     struct cfg_metrics    metrics;
+    struct cfg_jobs       jobs;
+    struct cfg_mail       mail;
+    struct cfg_webhooks   webhooks;
+    struct cfg_cache      cache;
+    struct cfg_tracing    tracing;
 };
 
 /* Fill cfg with defaults, then the file at path (may be NULL: defaults only),

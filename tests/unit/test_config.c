@@ -498,6 +498,88 @@ test_dump_redacts_and_round_trips(void **state)
     cfg_free(&again);
 }
 
+/* The settings API.md adds for events, cache, tracing and replicas: their
+ * defaults, every new kind (a float, a list of integers) from the file, and
+ * their range errors. */
+static void
+test_event_cache_tracing_settings(void **state)
+{
+    (void)state;
+    struct of_cfg cfg;
+    char          err[256];
+
+    assert_int_equal(cfg_load(&cfg, NULL, false, err, sizeof(err)), OF_OK);
+    assert_true(cfg.jobs.enabled);
+    assert_int_equal(cfg.jobs.concurrency, 16);
+    assert_int_equal(cfg.jobs.lease, 60);
+    assert_int_equal(cfg.webhooks.n_retry_schedule, 7);
+    assert_int_equal(cfg.webhooks.retry_schedule[0], 5);
+    assert_int_equal(cfg.webhooks.retry_schedule[6], 36000);
+    assert_string_equal(cfg.mail.from, "orders@localhost");
+    assert_null(cfg.mail.smtp_url);
+    assert_true(cfg.cache.enabled);
+    assert_int_equal(cfg.cache.max_entries, 100000);
+    assert_true(cfg.tracing.sample_ratio == 1.0);
+    assert_string_equal(cfg.tracing.service_name, "orderflow");
+    assert_true(cfg.database.replica_max_lag == 1.0);
+    cfg_free(&cfg);
+
+    write_cfg("jobs: { enabled = false; concurrency = 4; lease = 10; retention_days = 2; };\n"
+              "mail: { smtp_url = \"smtp://127.0.0.1:2525\"; from = \"a@b.c\"; starttls = true; };\n"
+              "webhooks: { timeout = 3; retry_schedule = [1, 2]; allow_http = true; allow_private = true; };\n"
+              "cache: { enabled = false; max_entries = 10; ttl = 5; };\n"
+              "tracing: { otlp_endpoint = \"http://127.0.0.1:4318\"; sample_ratio = 0.25; slow_statement_ms = 0; };\n"
+              "database: { replica_url = \"host=/tmp port=1\"; replica_max_lag = 2; };\n");
+    if (cfg_load(&cfg, cfgpath, false, err, sizeof(err)) != OF_OK)
+        fail_msg("%s", err);
+    assert_false(cfg.jobs.enabled);
+    assert_int_equal(cfg.jobs.retention_days, 2);
+    assert_string_equal(cfg.mail.smtp_url, "smtp://127.0.0.1:2525");
+    assert_true(cfg.mail.starttls);
+    assert_int_equal(cfg.webhooks.n_retry_schedule, 2);
+    assert_int_equal(cfg.webhooks.retry_schedule[1], 2);
+    assert_true(cfg.webhooks.allow_http && cfg.webhooks.allow_private);
+    assert_false(cfg.cache.enabled);
+    assert_true(cfg.tracing.sample_ratio == 0.25);
+    assert_int_equal(cfg.tracing.slow_statement_ms, 0);
+    assert_true(cfg.database.replica_max_lag == 2.0);
+    cfg_free(&cfg);
+
+    expect_error("tracing: { sample_ratio = 1.5; };\n", "tracing.sample_ratio must be a number in 0..1", NULL);
+    expect_error("tracing: { sample_ratio = \"x\"; };\n", "tracing.sample_ratio must be a number", NULL);
+    expect_error("webhooks: { retry_schedule = [0]; };\n", "webhooks.retry_schedule", "must be 1..604800");
+    expect_error("webhooks: { retry_schedule = [\"5\"]; };\n", "webhooks.retry_schedule must be a list of integers", NULL);
+    expect_error("jobs: { concurrency = 0; };\n", "jobs.concurrency must be 1..1024", NULL);
+    expect_error("cache: { size = 1; };\n", "unknown setting cache.size", NULL);
+}
+
+/* SMTP credentials come only from the environment and are never printed. */
+static void
+test_smtp_login_from_env_only(void **state)
+{
+    (void)state;
+    struct of_cfg cfg;
+    char          err[256], *buf = NULL;
+    size_t        len = 0;
+
+    setenv("ORDERFLOW_SMTP_USER", "mailer", 1);
+    setenv("ORDERFLOW_SMTP_PASSWORD", "hunter2-smtp", 1);
+    assert_int_equal(cfg_load(&cfg, NULL, false, err, sizeof(err)), OF_OK);
+    unsetenv("ORDERFLOW_SMTP_USER");
+    unsetenv("ORDERFLOW_SMTP_PASSWORD");
+    assert_string_equal(cfg.mail.smtp_user, "mailer");
+    assert_string_equal(cfg.mail.smtp_password, "hunter2-smtp");
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    cfg_dump(&cfg, f);
+    fclose(f);
+    assert_null(strstr(buf, "hunter2-smtp"));
+    assert_null(strstr(buf, "mailer"));
+    free(buf);
+    cfg_free(&cfg);
+    expect_error("mail: { smtp_password = \"x\"; };\n", "unknown setting mail.smtp_password", NULL);
+}
+
 static void
 test_free_is_idempotent(void **state)
 {
@@ -532,6 +614,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_secret_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redact_url_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_redacts_and_round_trips, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_cache_tracing_settings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_smtp_login_from_env_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_is_idempotent, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
