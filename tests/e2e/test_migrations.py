@@ -19,6 +19,11 @@ def schema_dump(url):
                      if not l.startswith(("--", "\\restrict", "\\unrestrict")))
 
 
+MIGRATIONS = sorted(f[:-len(".up.sql")] for f in os.listdir(os.path.join(SRC, "migrations"))
+                    if f.endswith(".up.sql"))
+N = len(MIGRATIONS)
+
+
 def tables(url):
     return run_psql(url, "SELECT string_agg(tablename, ',' ORDER BY tablename) "
                          "FROM pg_tables WHERE schemaname = 'public'")
@@ -26,27 +31,37 @@ def tables(url):
 
 def test_up_status_down_up_restores_schema(new_db):
     url = new_db(migrate_up=False)
+    assert MIGRATIONS[0] == "0001_init" and N >= 2
 
     r = migrate(url, "status")
     assert r.returncode == 0, r.stderr
-    assert "pending  0001_init" in r.stdout
-    assert "0 applied, 1 pending" in r.stdout
+    for m in MIGRATIONS:
+        assert f"pending  {m}" in r.stdout
+    assert f"0 applied, {N} pending" in r.stdout
 
     r = migrate(url, "up")
     assert r.returncode == 0, r.stderr
-    assert "applied  0001_init" in r.stdout
+    for m in MIGRATIONS:
+        assert f"applied  {m}" in r.stdout
     first = schema_dump(url)
     assert "CREATE TABLE public.orders" in first
+    assert "CREATE TABLE public.events" in first
 
     r = migrate(url, "status")
     assert r.returncode == 0
-    assert "applied  0001_init" in r.stdout and "1 applied, 0 pending" in r.stdout
+    assert f"{N} applied, 0 pending" in r.stdout
 
     r = migrate(url, "up")
     assert r.returncode == 0
     assert "up to date" in r.stdout
 
+    # one step down reverts only the newest migration
     r = migrate(url, "down")
+    assert r.returncode == 0, r.stderr
+    assert f"reverted {MIGRATIONS[-1]}" in r.stdout
+    assert f"pending  {MIGRATIONS[-1]}" in migrate(url, "status").stdout
+
+    r = migrate(url, "down", str(N))
     assert r.returncode == 0, r.stderr
     assert "reverted 0001_init" in r.stdout
     assert tables(url) == "schema_migrations"
@@ -57,11 +72,23 @@ def test_up_status_down_up_restores_schema(new_db):
     assert schema_dump(url) == first
 
 
+def test_events_down_removes_only_its_tables(new_db):
+    url = new_db(migrate_up=False)
+    assert migrate(url, "up", "1").returncode == 0
+    only_init = tables(url)
+    assert "events" not in only_init
+    assert migrate(url, "up").returncode == 0
+    assert {"events", "webhooks", "deliveries"} <= set(tables(url).split(","))
+    i = MIGRATIONS.index("0002_events")
+    assert migrate(url, "down", str(N - i)).returncode == 0
+    assert tables(url) == only_init
+
+
 def test_down_n_and_up_n(new_db):
     url = new_db(migrate_up=False)
     assert migrate(url, "up", "1").returncode == 0
     assert run_psql(url, "SELECT count(*) FROM schema_migrations") == "1"
-    r = migrate(url, "down", "5")       # more than applied: reverts what there is
+    r = migrate(url, "down", str(N + 3))  # more than applied: reverts what there is
     assert r.returncode == 0, r.stderr
     assert run_psql(url, "SELECT count(*) FROM schema_migrations") == "0"
     assert "nothing to revert" in migrate(url, "down").stdout
@@ -76,9 +103,10 @@ def test_concurrent_up_applies_once(new_db):
                               stderr=subprocess.PIPE, text=True) for _ in range(4)]
     outs = [p.communicate(timeout=60) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
-    applied = sum(o[0].count("applied  0001_init") for o in outs)
-    assert applied == 1, outs
-    assert run_psql(url, "SELECT count(*) FROM schema_migrations") == "1"
+    for m in MIGRATIONS:
+        applied = sum(o[0].count(f"applied  {m}") for o in outs)
+        assert applied == 1, (m, outs)
+    assert run_psql(url, "SELECT count(*) FROM schema_migrations") == str(N)
 
 
 def test_usage_and_missing_database():
@@ -123,6 +151,23 @@ def test_unreachable_database_fails_cleanly():
     # audit_log: action and entity checks
     ("INSERT INTO audit_log (action, entity, entity_id) VALUES ('create', 'planet', 1)", "23514"),
     ("INSERT INTO audit_log (action, entity, entity_id) VALUES ('explode', 'order', 1)", "23514"),
+    # events: id format, known types, JSON object payload, unique id
+    ("INSERT INTO events (id, type, payload) VALUES ('evt_short', 'order.created', '{}')", "23514"),
+    ("INSERT INTO events (id, type, payload) VALUES ('evt_0123456789ABCDEFGHJKMNPQRS', 'order.eaten', '{}')", "23514"),
+    ("INSERT INTO events (id, type, payload) VALUES ('evt_0123456789ABCDEFGHJKMNPQRS', 'order.created', '[]')", "23514"),
+    ("INSERT INTO events (id, type, payload) VALUES ('evt_0123456789ABCDEFGHJKMNPQRS', 'order.created', '{}'), "
+     "('evt_0123456789ABCDEFGHJKMNPQRS', 'order.created', '{}')", "23505"),
+    # webhooks: at least one event type
+    ("INSERT INTO webhooks (url, events, secret) VALUES ('https://x.example/h', '{}', 's')", "23514"),
+    # deliveries: a webhook delivery names its webhook, a mail delivery none; one per target
+    ("WITH e AS (INSERT INTO events (id, type, payload) VALUES ('evt_0123456789ABCDEFGHJKMNPQRT', "
+     "'order.created', '{}') RETURNING seq) INSERT INTO deliveries (event_seq, kind) SELECT seq, 'webhook' FROM e", "23514"),
+    ("WITH e AS (INSERT INTO events (id, type, payload) VALUES ('evt_0123456789ABCDEFGHJKMNPQRV', "
+     "'order.created', '{}') RETURNING seq) INSERT INTO deliveries (event_seq, kind) "
+     "SELECT seq, 'mail' FROM e UNION ALL SELECT seq, 'mail' FROM e", "23505"),
+    ("WITH e AS (INSERT INTO events (id, type, payload) VALUES ('evt_0123456789ABCDEFGHJKMNPQRW', "
+     "'order.created', '{}') RETURNING seq) INSERT INTO deliveries (event_seq, kind, status) "
+     "SELECT seq, 'mail', 'lost' FROM e", "23514"),
 ])
 def test_schema_invariants_are_constraints(db_url, sql, state):
     r = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose", "-d", db_url],
