@@ -66,6 +66,9 @@ struct hdl_req {
     int                        nids;
     const char                *request_id;
     const char                *client_ip;    /* resolved through trusted proxies */
+    const char                *traceparent;  /* W3C traceparent naming this request's
+                                                server span, or NULL (tracing fills it;
+                                                events made by the request keep it) */
     struct hdl_principal       who;
 };
 
