@@ -18,6 +18,36 @@ hdl_user_json(const struct user *u)
                      "role", role_name(u->role), "created_at", u->created_at);
 }
 
+/* ---- the current principal (for the worker's auth middleware) ---- */
+
+struct principal_ctx {
+    struct hdl_req  *r;
+    hdl_principal_cb cb;
+};
+
+static void
+principal_found(int rc, const struct user *u, void *arg)
+{
+    struct principal_ctx *c = arg;
+    struct hdl_req       *r = c->r;
+    if (rc == OF_OK) {
+        r->who.user_id = u->id;
+        r->who.role = u->role == ROLE_ADMIN ? HDL_ROLE_ADMIN : HDL_ROLE_USER;
+        r->who.email = of_mem_strdup(r->mem, u->email);
+        r->who.created_at = of_mem_strdup(r->mem, u->created_at);
+    }
+    c->cb(rc, r);
+}
+
+void
+hdl_auth_current(struct hdl_req *r, int64_t user_id, hdl_principal_cb cb)
+{
+    struct principal_ctx *c = of_mem_alloc(r->mem, sizeof(*c));
+    c->r = r;
+    c->cb = cb;
+    auth_svc_current(r->svc->auth, r->mem, user_id, principal_found, c);
+}
+
 /* A required string field: missing / type problems into v, NULL then. */
 static const char *
 str_field(json_t *body, const char *key, struct of_verrs *v, size_t *len)

@@ -8,11 +8,14 @@
  * connections of a process) for conn_of().
  */
 #include "worker/conn.h"
-#include "worker/worker_int.h"
 #include "common/log.h"
+#include "common/of.h"
+#include "common/scoreboard.h"
 #include "common/util.h"
+#include "config/config.h"
 
 #include <event2/bufferevent.h>
+#include <event2/http.h>
 #include <event2/event_struct.h>
 #include <event2/listener.h>
 #include <limits.h>
@@ -23,8 +26,21 @@
 #define YIELD_MAX       10       /* ... at most this many times in a row */
 #define FAIR_SLACK      1        /* connections above the least busy worker */
 
+struct conns {
+    struct event_base          *base;
+    struct evhttp              *http;
+    struct evhttp_bound_socket *bound;       /* NULL when not accepting */
+    const struct cfg_server    *cfg;
+    struct of_scoreboard       *sb;
+    struct of_sb_slot          *slot;
+    int                         slot_index;
+    bool                        paused;
+    struct event               *pass_ev;     /* end of an accepting pass */
+    struct event               *yield_timer; /* end of a fairness step-back */
+};
+
 struct wconn {
-    struct worker            *w;
+    struct conns             *cs;
     struct bufferevent       *bev;
     struct evhttp_connection *evcon;
     int                       fd;
@@ -62,13 +78,12 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 static void
 on_close(struct evhttp_connection *evcon, void *arg)
 {
-    struct wconn  *c = arg;
-    struct worker *w = c->w;
+    struct wconn *c = arg;
     OF_UNUSED(evcon);
     if (c->fd >= 0 && (size_t)c->fd < by_fd_cap && by_fd[c->fd] == c)
         by_fd[c->fd] = NULL;
     event_del(&c->deadline);
-    atomic_fetch_sub_explicit(&w->slot->conns, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&c->cs->slot->conns, 1, memory_order_relaxed);
     if (c->req != NULL)
         c->req_closed(c->req);
     free(c);
@@ -95,15 +110,15 @@ index_fd(struct wconn *c)
 /* Does this worker hold clearly more connections than the least busy live
  * worker? Then it should let the others accept for a moment. */
 static bool
-should_yield(struct worker *w)
+should_yield(struct conns *cs)
 {
-    int     mine = atomic_load_explicit(&w->slot->conns, memory_order_relaxed) + nfresh;
+    int     mine = atomic_load_explicit(&cs->slot->conns, memory_order_relaxed) + nfresh;
     int64_t now = (int64_t)(of_mono_ns() / 1000000000u);
     int     least = INT_MAX;
 
     for (int i = 0; i < OF_SB_MAX_WORKERS; i++) {
-        struct of_sb_slot *s = &w->sb->slots[i];
-        if (i == w->slot_index || atomic_load_explicit(&s->state, memory_order_relaxed) != OF_SB_READY ||
+        struct of_sb_slot *s = &cs->sb->slots[i];
+        if (i == cs->slot_index || atomic_load_explicit(&s->state, memory_order_relaxed) != OF_SB_READY ||
             now - atomic_load_explicit(&s->heartbeat, memory_order_relaxed) > 2)
             continue;
         int n = atomic_load_explicit(&s->conns, memory_order_relaxed);
@@ -114,27 +129,27 @@ should_yield(struct worker *w)
 }
 
 static void
-resume_accepting(struct worker *w)
+resume_accepting(struct conns *cs)
 {
-    if (w->accept_paused && w->bound != NULL)
-        evconnlistener_enable(evhttp_bound_socket_get_listener(w->bound));
-    w->accept_paused = false;
+    if (cs->paused && cs->bound != NULL)
+        evconnlistener_enable(evhttp_bound_socket_get_listener(cs->bound));
+    cs->paused = false;
 }
 
 static void
 on_yield_over(evutil_socket_t fd, short what, void *arg)
 {
-    struct worker *w = arg;
+    struct conns *cs = arg;
     OF_UNUSED(fd);
     OF_UNUSED(what);
-    if (w->bound != NULL && yields < YIELD_MAX && should_yield(w)) {
+    if (cs->bound != NULL && yields < YIELD_MAX && should_yield(cs)) {
         struct timeval tv = { 0, YIELD_US };
         yields++;
-        evtimer_add(w->accept_timer, &tv);
+        evtimer_add(cs->yield_timer, &tv);
         return;
     }
     yields = 0;
-    resume_accepting(w);
+    resume_accepting(cs);
 }
 
 /* End of the pass that accepted: pick the new connections up, then decide
@@ -142,7 +157,7 @@ on_yield_over(evutil_socket_t fd, short what, void *arg)
 static void
 on_pass_end(evutil_socket_t fd, short what, void *arg)
 {
-    struct worker *w = arg;
+    struct conns *cs = arg;
     OF_UNUSED(fd);
     OF_UNUSED(what);
     while (fresh != NULL) {
@@ -157,25 +172,25 @@ on_pass_end(evutil_socket_t fd, short what, void *arg)
             free(c);           /* evhttp did not keep it; nothing to follow */
             continue;
         }
-        evtimer_assign(&c->deadline, w->base, on_deadline, c);
-        arm(c, w->cfg->server.header_timeout);
+        evtimer_assign(&c->deadline, cs->base, on_deadline, c);
+        arm(c, cs->cfg->header_timeout);
         evhttp_connection_set_closecb(c->evcon, on_close, c);
-        atomic_fetch_add_explicit(&w->slot->conns, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&cs->slot->conns, 1, memory_order_relaxed);
     }
-    if (w->accept_paused && should_yield(w)) {
+    if (cs->paused && should_yield(cs)) {
         struct timeval tv = { 0, YIELD_US };
         yields = 1;
-        evtimer_add(w->accept_timer, &tv);
+        evtimer_add(cs->yield_timer, &tv);
         return;
     }
-    resume_accepting(w);
+    resume_accepting(cs);
 }
 
 static struct bufferevent *
 on_accepted(struct event_base *base, void *arg)
 {
-    struct worker *w = arg;
-    struct wconn  *c = calloc(1, sizeof(*c));
+    struct conns *cs = arg;
+    struct wconn *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;               /* evhttp makes its own; we just don't follow it */
     c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
@@ -183,36 +198,69 @@ on_accepted(struct event_base *base, void *arg)
         free(c);
         return NULL;
     }
-    c->w = w;
+    c->cs = cs;
     c->fd = -1;
     c->next_new = fresh;
     fresh = c;
     nfresh++;
     /* One accept per pass: evconnlistener stops its accept loop when the
      * callback disabled it. on_pass_end turns it back on. */
-    if (!w->accept_paused && w->bound != NULL) {
-        evconnlistener_disable(evhttp_bound_socket_get_listener(w->bound));
-        w->accept_paused = true;
+    if (!cs->paused && cs->bound != NULL) {
+        evconnlistener_disable(evhttp_bound_socket_get_listener(cs->bound));
+        cs->paused = true;
     }
-    event_active(w->accept_ev, EV_TIMEOUT, 0);
+    event_active(cs->pass_ev, EV_TIMEOUT, 0);
     return c->bev;
 }
 
-int
-conn_setup(struct worker *w)
+struct conns *
+conn_create(struct event_base *base, struct evhttp *http, const struct cfg_server *s,
+            struct of_scoreboard *sb, int slot)
 {
-    w->accept_ev = event_new(w->base, -1, 0, on_pass_end, w);
-    w->accept_timer = evtimer_new(w->base, on_yield_over, w);
-    if (w->accept_ev == NULL || w->accept_timer == NULL)
-        return OF_ERR;
-    evhttp_set_bevcb(w->http, on_accepted, w);
-    return OF_OK;
+    struct conns *cs = calloc(1, sizeof(*cs));
+    if (cs == NULL)
+        return NULL;
+    cs->base = base;
+    cs->http = http;
+    cs->cfg = s;
+    cs->sb = sb;
+    cs->slot = &sb->slots[slot];
+    cs->slot_index = slot;
+    cs->pass_ev = event_new(base, -1, 0, on_pass_end, cs);
+    cs->yield_timer = evtimer_new(base, on_yield_over, cs);
+    if (cs->pass_ev == NULL || cs->yield_timer == NULL)
+        goto fail;
+    evhttp_set_bevcb(http, on_accepted, cs);
+    return cs;
+fail:
+    if (cs->pass_ev != NULL)
+        event_free(cs->pass_ev);
+    if (cs->yield_timer != NULL)
+        event_free(cs->yield_timer);
+    free(cs);
+    return NULL;
+}
+
+void
+conn_destroy(struct conns *cs)
+{
+    if (cs == NULL)
+        return;
+    event_free(cs->pass_ev);
+    event_free(cs->yield_timer);
+    free(cs);
+}
+
+void
+conn_listening(struct conns *cs, struct evhttp_bound_socket *bound)
+{
+    cs->bound = bound;
 }
 
 struct wconn *
-conn_of(struct worker *w, struct evhttp_connection *evcon)
+conn_of(struct conns *cs, struct evhttp_connection *evcon)
 {
-    OF_UNUSED(w);
+    OF_UNUSED(cs);
     struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
     int fd = bev ? (int)bufferevent_getfd(bev) : -1;
     if (fd < 0 || (size_t)fd >= by_fd_cap || by_fd[fd] == NULL || by_fd[fd]->evcon != evcon)
@@ -231,7 +279,7 @@ conn_request_begin(struct wconn *c, void *req, void (*closed)(void *req))
 void
 conn_request_done(struct wconn *c)
 {
-    const struct cfg_server *s = &c->w->cfg->server;
+    const struct cfg_server *s = c->cs->cfg;
     c->req = NULL;
     arm(c, s->keepalive_timeout + s->header_timeout);
 }

@@ -15,14 +15,26 @@
 #ifndef OF_WORKER_CONN_H
 #define OF_WORKER_CONN_H
 
-struct worker;
+struct conns;
 struct wconn;
+struct evhttp;
+struct evhttp_bound_socket;
 struct evhttp_connection;
+struct event_base;
+struct cfg_server;
+struct of_scoreboard;
 
-/* Installs the bufferevent hook on w->http; call before accepting. */
-int  conn_setup(struct worker *w);
+/* Installs the bufferevent hook on http; call before accepting. slot is
+ * this worker's scoreboard slot (its connection count); the other slots
+ * tell how busy the other workers are. NULL on allocation failure. */
+struct conns *conn_create(struct event_base *base, struct evhttp *http,
+                          const struct cfg_server *s, struct of_scoreboard *sb, int slot);
+/* After the evhttp it follows was freed. NULL is fine. */
+void conn_destroy(struct conns *cs);
+/* The socket now accepting connections, or NULL once it no longer does. */
+void conn_listening(struct conns *cs, struct evhttp_bound_socket *bound);
 /* The tracked connection behind evcon, or NULL. */
-struct wconn *conn_of(struct worker *w, struct evhttp_connection *evcon);
+struct wconn *conn_of(struct conns *cs, struct evhttp_connection *evcon);
 /* A request was read on c: no deadline while it runs; closed(req) is called
  * if the connection goes away before conn_request_done(). */
 void conn_request_begin(struct wconn *c, void *req, void (*closed)(void *req));

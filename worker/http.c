@@ -1,31 +1,45 @@
 /*
  * http.c -- one HTTP request's life in a worker, top to bottom:
  *
- *   on_request   evhttp has read the whole request; make a wreq, run the
- *                middleware (request id, client ip, CORS, route, body size,
- *                auth) and hand it to the route's handler.
+ *   on_request   evhttp has read the whole request: make a wreq and run
+ *                the middleware table (steps[] below) with req_run().
+ *   steps[]      identify, framing, preflight, route, body, auth,
+ *                authorize, limits, dispatch: each returns STEP_OK (go on),
+ *                STEP_AGAIN (an async operation runs; its callback records
+ *                the result and calls req_run again) or STEP_DONE
+ *                (answered).
  *   io_send      the handler's one answer: headers, body, access log,
- *                metrics. The wreq lives on until evhttp has written it.
+ *                metrics, hooks->request_done. The wreq lives on until
+ *                evhttp has written it.
  *   on_complete  the response left; free the wreq.
  *   on_close     the connection died first; free it now, or mark it
  *                abandoned so the handler's eventual answer frees it.
  *
- * Every wreq is freed in exactly one place, wreq_free().
+ * Every wreq is freed in exactly one place, wreq_free(). This file owns
+ * evhttp, the listening socket's accept state (with conn.c) and the
+ * access log (accesslog.c); it never calls back into worker.c, only
+ * through struct http_hooks.
  */
-#include "worker/worker_int.h"
+#include "worker/http.h"
+#include "worker/accesslog.h"
 #include "worker/router.h"
 #include "worker/conn.h"
 #include "worker/jwt.h"
 #include "worker/ratelimit.h"
+#include "handlers/auth.h"
+#include "handlers/services.h"
 #include "common/log.h"
+#include "common/scoreboard.h"
 #include "common/util.h"
 #include "common/urlcode.h"
-#include "domain/auth_svc.h"
+#include "config/config.h"
 
 #include <arpa/inet.h>
-#include <event2/keyvalq_struct.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/event_struct.h>
-#include <unistd.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,10 +47,27 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+struct http {
+    const struct of_cfg        *cfg;
+    struct event_base          *base;
+    struct evhttp              *evh;
+    struct evhttp_bound_socket *bound;       /* NULL when not accepting */
+    struct conns               *conns;
+    struct accesslog           *alog;        /* NULL when server.access_log is off */
+    struct of_scoreboard       *sb;
+    struct of_sb_slot          *slot;
+    struct hdl_services        *svc;
+    const struct http_hooks    *hooks;
+    void                       *hooks_arg;
+    struct evbuffer            *outbuf;      /* reused for every reply */
+    long                        outstanding; /* requests not yet fully answered */
+    bool                        stopping;    /* http_stop() was called */
+};
+
 struct wreq {
     struct hdl_req             r;
     struct of_mem              mem;
-    struct worker             *w;
+    struct http               *h;
     struct evhttp_request     *ev;
     struct evhttp_connection  *evcon;
     struct wconn              *conn;         /* NULL if conn.c does not follow it */
@@ -47,6 +78,8 @@ struct wreq {
     const char                *origin;       /* allowed Origin to echo, or NULL */
     int                        method_idx;
     int                        status;
+    int                        step;         /* next middleware step */
+    int                        auth_rc;      /* the principal lookup's result */
     size_t                     bytes;
     bool                       replied;
     bool                       gone;
@@ -73,15 +106,15 @@ wreq_alloc(void)
 static void
 wreq_free(struct wreq *q)
 {
-    struct worker *w = q->w;
+    struct http *h = q->h;
     of_mem_release(&q->mem);
     if (wreq_cached < WREQ_CACHE)
         wreq_cache[wreq_cached++] = q;
     else
         free(q);
-    w->outstanding--;
-    if (w->stopping)
-        worker_maybe_exit(w);
+    h->outstanding--;
+    if (h->stopping && h->outstanding <= 0 && h->hooks->idle != NULL)
+        h->hooks->idle(h->hooks_arg);
 }
 
 static void
@@ -191,7 +224,7 @@ sockaddr_str(const struct sockaddr *sa, char *out, size_t cap)
 static void
 set_client_ip(struct wreq *q, struct evkeyvalq *in)
 {
-    const struct cfg_server *s = &q->w->cfg->server;
+    const struct cfg_server *s = &q->h->cfg->server;
     const struct sockaddr   *peer = evhttp_connection_get_addr(q->evcon);
     struct sockaddr_storage  unix_peer;
 
@@ -231,7 +264,7 @@ set_client_ip(struct wreq *q, struct evkeyvalq *in)
 static void
 set_cors_origin(struct wreq *q, struct evkeyvalq *in)
 {
-    const struct cfg_cors *c = &q->w->cfg->cors;
+    const struct cfg_cors *c = &q->h->cfg->cors;
     const char *origin;
 
     q->origin = NULL;
@@ -332,53 +365,25 @@ io_add_header(struct hdl_req *r, const char *name, const char *value)
 static void
 access_log(struct wreq *q, uint64_t dur_ns)
 {
-    char line[1024], path[300], ts[40];
-
-    if (!q->w->cfg->server.access_log || of_log_min > OF_LOG_INFO)
-        return;
-    of_json_escape(path, sizeof(path), q->r.path ? q->r.path : "");
-    of_rfc3339_now(ts, sizeof(ts));
-    struct worker *w = q->w;
-    int n = snprintf(line, sizeof(line),
-                     "{\"ts\":\"%s\",\"level\":\"info\",\"role\":\"worker\",\"pid\":%ld,"
-                     "\"msg\":\"access\",\"request_id\":\"%s\",\"method\":\"%s\",\"route\":\"%s\","
-                     "\"path\":\"%s\",\"status\":%d,\"bytes\":%zu,\"latency_ms\":%llu.%03llu,"
-                     "\"client_ip\":\"%s\",\"user_id\":%lld}\n",
-                     ts, (long)w->pid, q->request_id, q->method_name,
-                     q->route ? q->route->tmpl : "unmatched", path, q->status, q->bytes,
-                     (unsigned long long)(dur_ns / 1000000u), (unsigned long long)(dur_ns / 1000u % 1000u), q->client_ip, (long long)q->r.who.user_id);
-    if (n <= 0 || (size_t)n >= sizeof(line))
-        return;
-    if (w->alog_len + (size_t)n > sizeof(w->alog))
-        http_flush_access_log(w);
-    if (w->alog_len == 0)
-        event_active(w->alog_ev, EV_TIMEOUT, 0);
-    memcpy(w->alog + w->alog_len, line, (size_t)n);
-    w->alog_len += (size_t)n;
-}
-
-void
-http_flush_access_log(struct worker *w)
-{
-    if (w->alog_len == 0)
-        return;
-    of_log_lines(w->alog, w->alog_len);
-    w->alog_len = 0;
-}
-
-static void
-on_alog_flush(evutil_socket_t fd, short what, void *arg)
-{
-    OF_UNUSED(fd);
-    OF_UNUSED(what);
-    http_flush_access_log(arg);
+    struct accesslog_entry e = {
+        .request_id = q->request_id,
+        .method = q->method_name,
+        .route = q->route ? q->route->tmpl : "unmatched",
+        .path = q->r.path,
+        .client_ip = q->client_ip,
+        .status = q->status,
+        .bytes = q->bytes,
+        .dur_ns = dur_ns,
+        .user_id = q->r.who.user_id,
+    };
+    accesslog_add(q->h->alog, &e);
 }
 
 static void
 io_send(struct hdl_req *r, int status, const char *ctype, const char *body, size_t len)
 {
-    struct wreq   *q = (struct wreq *)r;
-    struct worker *w = q->w;
+    struct wreq *q = (struct wreq *)r;
+    struct http *h = q->h;
 
     if (q->replied) {
         of_log_error("request %s answered twice (bug)", q->request_id);
@@ -388,9 +393,9 @@ io_send(struct hdl_req *r, int status, const char *ctype, const char *body, size
     q->status = status;
     q->bytes = len;
     uint64_t dur = of_mono_ns() - q->start_ns;
-    of_sb_record(w->slot, q->route ? q->route->id : 0, q->method_idx, status, dur / 1000);
-    access_log(q, dur);
-    w->handled++;
+    of_sb_record(h->slot, q->route ? q->route->id : 0, q->method_idx, status, dur / 1000);
+    if (h->alog != NULL)
+        access_log(q, dur);
 
     struct evkeyvalq *out = evhttp_request_get_output_headers(q->ev);
     if (!q->gone) {
@@ -401,22 +406,22 @@ io_send(struct hdl_req *r, int status, const char *ctype, const char *body, size
             evhttp_add_header(out, "Access-Control-Allow-Origin", q->origin);
             evhttp_add_header(out, "Vary", "Origin");
         }
-        if (w->stopping)
+        if (h->stopping)
             evhttp_add_header(out, "Connection", "close");
     }
     /* evhttp would send a body after a HEAD response too (without a
      * Content-Length), which desynchronises keep-alive clients. */
     if (len > 0 && q->r.method != HDL_HEAD)
-        evbuffer_add(w->outbuf, body, len);
+        evbuffer_add(h->outbuf, body, len);
     /* A detached request (client gone) is freed inside this call. */
-    evhttp_send_reply(q->ev, status, NULL, w->outbuf);
-    evbuffer_drain(w->outbuf, evbuffer_get_length(w->outbuf));
+    evhttp_send_reply(q->ev, status, NULL, h->outbuf);
+    evbuffer_drain(h->outbuf, evbuffer_get_length(h->outbuf));
     if (q->gone) {
-        event_assign(&q->free_ev, w->base, -1, 0, deferred_free, q);
+        event_assign(&q->free_ev, h->base, -1, 0, deferred_free, q);
         event_active(&q->free_ev, EV_TIMEOUT, 0);
     }
-    if (w->max_requests > 0 && (long)w->handled >= w->max_requests && !w->stopping)
-        worker_begin_stop(w, "max_requests reached");
+    if (h->hooks->request_done != NULL)
+        h->hooks->request_done(h->hooks_arg);
 }
 
 static const struct hdl_io wreq_io = {
@@ -425,70 +430,10 @@ static const struct hdl_io wreq_io = {
     .send = io_send,
 };
 
-/* ---- dispatch ---- */
-
-static void
-too_many(struct wreq *q, int retry_after)
-{
-    hdl_reply_too_many(&q->r, retry_after);
-}
-
-static void
-dispatch(struct wreq *q)
-{
-    q->route->fn(&q->r);
-}
-
-static void
-on_principal(int rc, const struct user *u, void *arg)
-{
-    struct wreq *q = arg;
-
-    if (rc == OF_UNAVAILABLE) {
-        hdl_reply_error(&q->r, 503, "Service unavailable");
-        return;
-    }
-    if (rc != OF_OK) {
-        hdl_reply_error(&q->r, rc == OF_ERR ? 500 : 401,
-                        rc == OF_ERR ? "Internal server error" : "Could not validate credentials");
-        return;
-    }
-    q->r.who.user_id = u->id;
-    q->r.who.role = u->role == ROLE_ADMIN ? HDL_ROLE_ADMIN : HDL_ROLE_USER;
-    q->r.who.email = of_mem_strdup(&q->mem, u->email);
-    q->r.who.created_at = of_mem_strdup(&q->mem, u->created_at);
-    if (q->route->auth == RT_ADMIN && q->r.who.role != HDL_ROLE_ADMIN) {
-        hdl_reply_error(&q->r, 403, "Insufficient permissions");
-        return;
-    }
-    int retry;
-    if ((q->route->flags & RT_WRITE) && !ratelimit_allow_write(q->w, q->r.who.user_id, &retry)) {
-        too_many(q, retry);
-        return;
-    }
-    dispatch(q);
-}
-
-static void
-authenticate(struct wreq *q)
-{
-    const struct cfg_auth *a = &q->w->cfg->auth;
-    const char *h = io_header(&q->r, "Authorization");
-    int64_t     uid;
-    char        role[16];
-
-    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 ||
-        jwt_verify((const unsigned char *)a->jwt_secret, a->jwt_secret_len, h + 7, &uid, role) != OF_OK) {
-        hdl_reply_error(&q->r, 401, "Could not validate credentials");
-        return;
-    }
-    auth_svc_current(q->w->svc.auth, &q->mem, uid, on_principal, q);
-}
-
 static void
 preflight(struct wreq *q)
 {
-    const struct cfg_cors *c = &q->w->cfg->cors;
+    const struct cfg_cors *c = &q->h->cfg->cors;
     if (q->origin != NULL) {
         char age[16];
         snprintf(age, sizeof(age), "%d", c->max_age);
@@ -500,69 +445,72 @@ preflight(struct wreq *q)
     hdl_reply_empty(&q->r, 204);
 }
 
-static void
-on_request(struct evhttp_request *ev, void *arg)
-{
-    struct worker *w = arg;
-    struct wreq   *q = wreq_alloc();
-    if (q == NULL) {
-        evhttp_send_error(ev, 503, NULL);
-        return;
-    }
-    memset(&q->r, 0, sizeof(q->r));
-    of_mem_init(&q->mem);
-    q->w = w;
-    q->ev = ev;
-    q->evcon = evhttp_request_get_connection(ev);
-    q->start_ns = of_mono_ns();
-    q->route = NULL;
-    q->replied = q->gone = false;
-    q->status = 0;
-    q->bytes = 0;
-    q->r.mem = &q->mem;
-    q->r.io = &wreq_io;
-    q->r.owner = q;
-    q->r.svc = &w->svc;
-    w->outstanding++;
-    q->conn = conn_of(w, q->evcon);
-    if (q->conn != NULL)
-        conn_request_begin(q->conn, q, req_conn_closed);
-    else
-        evhttp_connection_set_closecb(q->evcon, on_close, q);
-    evhttp_request_set_on_complete_cb(ev, on_complete, q);
+/* ---- the middleware: one step per concern, in the order of steps[] ---- */
 
-    struct evkeyvalq *in = evhttp_request_get_input_headers(ev);
-    q->r.method = method_of(ev, &q->method_name);
+enum step_rc {
+    STEP_OK,       /* go on with the next step */
+    STEP_AGAIN,    /* an async operation runs; its callback calls req_run */
+    STEP_DONE,     /* answered: the wreq may be gone */
+};
+
+static void req_run(struct wreq *q);
+
+/* What the request is: method, request id, client address (through
+ * trusted proxies), CORS origin, decoded path. Always goes on. */
+static enum step_rc
+step_identify(struct wreq *q)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(q->ev);
+    q->r.method = method_of(q->ev, &q->method_name);
     q->method_idx = of_sb_method_index(q->method_name);
     set_request_id(q, in);
     set_client_ip(q, in);
     set_cors_origin(q, in);
 
-    const char *uri = evhttp_request_get_uri(ev);
+    const char *uri = evhttp_request_get_uri(q->ev);
     const char *qm = strchr(uri, '?');
     q->r.path = decode_path(&q->mem, uri, qm ? (size_t)(qm - uri) : strlen(uri));
     q->r.query = qm ? qm + 1 : NULL;
+    return STEP_OK;
+}
 
-    if (!framing_ok(ev, q->r.method)) {
-        io_add_header(&q->r, "Connection", "close");
-        hdl_reply_error(&q->r, 400, "Bad request");
-        return;
-    }
-    if (q->r.method == HDL_OPTIONS && evhttp_find_header(in, "Access-Control-Request-Method")) {
-        preflight(q);
-        return;
-    }
+/* Ambiguous framing (see framing_ok): 400 and close. */
+static enum step_rc
+step_framing(struct wreq *q)
+{
+    if (framing_ok(q->ev, q->r.method))
+        return STEP_OK;
+    io_add_header(&q->r, "Connection", "close");
+    hdl_reply_error(&q->r, 400, "Bad request");
+    return STEP_DONE;
+}
+
+/* A CORS preflight is answered here, for any path. */
+static enum step_rc
+step_preflight(struct wreq *q)
+{
+    if (q->r.method != HDL_OPTIONS ||
+        io_header(&q->r, "Access-Control-Request-Method") == NULL)
+        return STEP_OK;
+    preflight(q);
+    return STEP_DONE;
+}
+
+/* 404, 405 with Allow, or the route and its typed path ids. */
+static enum step_rc
+step_route(struct wreq *q)
+{
     struct router_match m;
     switch (router_match(q->r.method, q->r.path, &m)) {
     case ROUTER_NOT_FOUND:
         hdl_reply_error(&q->r, 404, "Not Found");
-        return;
+        return STEP_DONE;
     case ROUTER_METHOD_NOT_ALLOWED: {
         char allow[64];
         router_allow_string(m.allow, allow, sizeof(allow));
         io_add_header(&q->r, "Allow", allow);
         hdl_reply_error(&q->r, 405, "Method Not Allowed");
-        return;
+        return STEP_DONE;
     }
     case ROUTER_FOUND:
         break;
@@ -571,13 +519,19 @@ on_request(struct evhttp_request *ev, void *arg)
     q->r.ids[0] = m.ids[0];
     q->r.ids[1] = m.ids[1];
     q->r.nids = m.nids;
+    return STEP_OK;
+}
 
-    struct evbuffer *body = evhttp_request_get_input_buffer(ev);
-    size_t blen = evbuffer_get_length(body);
-    if (blen > w->cfg->server.max_body_size) {
+/* 413 and close past server.max_body_size, else a NUL-terminated copy. */
+static enum step_rc
+step_body(struct wreq *q)
+{
+    struct evbuffer *body = evhttp_request_get_input_buffer(q->ev);
+    size_t           blen = evbuffer_get_length(body);
+    if (blen > q->h->cfg->server.max_body_size) {
         io_add_header(&q->r, "Connection", "close");
         hdl_reply_error(&q->r, 413, "Request body too large");
-        return;
+        return STEP_DONE;
     }
     char *b = of_mem_alloc(&q->mem, blen + 1);
     if (blen > 0)
@@ -585,37 +539,240 @@ on_request(struct evhttp_request *ev, void *arg)
     b[blen] = '\0';
     q->r.body = b;
     q->r.body_len = blen;
+    return STEP_OK;
+}
 
-    int retry;
-    if ((m.route->flags & RT_LOGIN) && !ratelimit_allow_login_ip(w, q->client_ip, &retry)) {
-        too_many(q, retry);
+static void
+on_principal(int rc, struct hdl_req *r)
+{
+    struct wreq *q = (struct wreq *)r;
+    q->auth_rc = rc;
+    req_run(q);
+}
+
+/* Routes that need a user: a valid bearer token (else 401), then who that
+ * user is now, looked up through the handlers' auth service. */
+static enum step_rc
+step_auth(struct wreq *q)
+{
+    const struct cfg_auth *a = &q->h->cfg->auth;
+    int64_t                uid;
+    char                   role[16];
+
+    if (q->route->auth == RT_PUBLIC)
+        return STEP_OK;
+    const char *hv = io_header(&q->r, "Authorization");
+    if (hv == NULL || strncasecmp(hv, "Bearer ", 7) != 0 ||
+        jwt_verify((const unsigned char *)a->jwt_secret, a->jwt_secret_len, hv + 7, &uid,
+                   role) != OF_OK) {
+        hdl_reply_error(&q->r, 401, "Could not validate credentials");
+        return STEP_DONE;
+    }
+    hdl_auth_current(&q->r, uid, on_principal);
+    return STEP_AGAIN;
+}
+
+/* The lookup's answer: 503, 500, 401 (no such user), 403 (not an admin). */
+static enum step_rc
+step_authorize(struct wreq *q)
+{
+    if (q->route->auth == RT_PUBLIC)
+        return STEP_OK;
+    switch (q->auth_rc) {
+    case OF_OK:
+        break;
+    case OF_UNAVAILABLE:
+        hdl_reply_error(&q->r, 503, "Service unavailable");
+        return STEP_DONE;
+    case OF_ERR:
+        hdl_reply_error(&q->r, 500, "Internal server error");
+        return STEP_DONE;
+    default:
+        hdl_reply_error(&q->r, 401, "Could not validate credentials");
+        return STEP_DONE;
+    }
+    if (q->route->auth == RT_ADMIN && q->r.who.role != HDL_ROLE_ADMIN) {
+        hdl_reply_error(&q->r, 403, "Insufficient permissions");
+        return STEP_DONE;
+    }
+    return STEP_OK;
+}
+
+/* 429 with Retry-After: logins per client address, writes per user. */
+static enum step_rc
+step_limits(struct wreq *q)
+{
+    const struct cfg_rate_limit *rl = &q->h->cfg->rate_limit;
+    unsigned                     f = q->route->flags;
+    int                          retry;
+
+    if ((f & RT_LOGIN) && !ratelimit_allow_login_ip(q->h->sb, rl, q->client_ip, &retry)) {
+        hdl_reply_too_many(&q->r, retry);
+        return STEP_DONE;
+    }
+    if ((f & RT_WRITE) && q->route->auth != RT_PUBLIC &&
+        !ratelimit_allow_write(q->h->sb, rl, q->r.who.user_id, &retry)) {
+        hdl_reply_too_many(&q->r, retry);
+        return STEP_DONE;
+    }
+    return STEP_OK;
+}
+
+/* The route's handler answers, now or from a service callback. */
+static enum step_rc
+step_dispatch(struct wreq *q)
+{
+    q->route->fn(&q->r);
+    return STEP_DONE;
+}
+
+static enum step_rc (*const steps[])(struct wreq *q) = {
+    step_identify,
+    step_framing,
+    step_preflight,
+    step_route,
+    step_body,
+    step_auth,
+    step_authorize,
+    step_limits,
+    step_dispatch,
+};
+
+/* Runs the steps from q->step on until one answers or waits. */
+static void
+req_run(struct wreq *q)
+{
+    while (q->step < (int)OF_ARRAY_LEN(steps)) {
+        if (steps[q->step++](q) != STEP_OK)
+            return;
+    }
+}
+
+/* ---- evhttp's entry point ---- */
+
+static void
+on_request(struct evhttp_request *ev, void *arg)
+{
+    struct http *h = arg;
+    struct wreq *q = wreq_alloc();
+    if (q == NULL) {
+        evhttp_send_error(ev, 503, NULL);
         return;
     }
-    if (m.route->auth != RT_PUBLIC) {
-        authenticate(q);
-        return;
-    }
-    dispatch(q);
+    memset(&q->r, 0, sizeof(q->r));
+    of_mem_init(&q->mem);
+    q->h = h;
+    q->ev = ev;
+    q->evcon = evhttp_request_get_connection(ev);
+    q->start_ns = of_mono_ns();
+    q->route = NULL;
+    q->replied = q->gone = false;
+    q->status = 0;
+    q->bytes = 0;
+    q->step = 0;
+    q->auth_rc = OF_ERR;
+    q->r.mem = &q->mem;
+    q->r.io = &wreq_io;
+    q->r.owner = q;
+    q->r.svc = h->svc;
+    h->outstanding++;
+    q->conn = conn_of(h->conns, q->evcon);
+    if (q->conn != NULL)
+        conn_request_begin(q->conn, q, req_conn_closed);
+    else
+        evhttp_connection_set_closecb(q->evcon, on_close, q);
+    evhttp_request_set_on_complete_cb(ev, on_complete, q);
+    req_run(q);
+}
+
+/* ---- the worker's interface ---- */
+
+static void
+http_limits(struct evhttp *evh, const struct cfg_server *s)
+{
+    evhttp_set_allowed_methods(evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                               EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                               EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
+    evhttp_set_max_headers_size(evh, (ev_ssize_t)s->max_header_size);
+    /* evhttp answers bodies past its own limit with an HTML 413 before we see
+     * them; keep its limit well above ours so the usual oversized body gets
+     * API.md's JSON 413 from step_body, while memory per connection stays
+     * bounded. */
+    evhttp_set_max_body_size(evh, (ev_ssize_t)(s->max_body_size * 4 + 65536));
+    evhttp_set_timeout(evh, s->timeout);
+}
+
+struct http *
+http_create(struct event_base *base, const struct of_cfg *cfg, const struct http_env *env,
+            const struct http_hooks *hooks, void *hooks_arg)
+{
+    struct http *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return NULL;
+    h->cfg = cfg;
+    h->base = base;
+    h->sb = env->sb;
+    h->slot = &env->sb->slots[env->slot];
+    h->svc = env->svc;
+    h->hooks = hooks;
+    h->hooks_arg = hooks_arg;
+    if ((h->evh = evhttp_new(base)) == NULL || (h->outbuf = evbuffer_new()) == NULL)
+        goto fail;
+    if (cfg->server.access_log && (h->alog = accesslog_create(base)) == NULL)
+        goto fail;
+    if ((h->conns = conn_create(base, h->evh, &cfg->server, env->sb, env->slot)) == NULL)
+        goto fail;
+    evhttp_set_gencb(h->evh, on_request, h);
+    http_limits(h->evh, &cfg->server);
+    return h;
+fail:
+    http_destroy(h);
+    return NULL;
 }
 
 void
-http_setup(struct worker *w)
+http_destroy(struct http *h)
 {
-    const struct cfg_server *s = &w->cfg->server;
+    if (h == NULL)
+        return;
+    if (h->evh != NULL)
+        evhttp_free(h->evh);
+    if (h->outbuf != NULL)
+        evbuffer_free(h->outbuf);
+    accesslog_destroy(h->alog);
+    conn_destroy(h->conns);
+    free(h);
+}
 
-    evhttp_set_gencb(w->http, on_request, w);
-    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                               EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
-                               EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
-    evhttp_set_max_headers_size(w->http, (ev_ssize_t)s->max_header_size);
-    /* evhttp answers bodies past its own limit with an HTML 413 before we see
-     * them; keep its limit well above ours so the usual oversized body gets
-     * API.md's JSON 413 from on_request, while memory per connection stays
-     * bounded. */
-    evhttp_set_max_body_size(w->http, (ev_ssize_t)(s->max_body_size * 4 + 65536));
-    evhttp_set_timeout(w->http, s->timeout);
-    w->outbuf = evbuffer_new();
-    w->alog_ev = event_new(w->base, -1, 0, on_alog_flush, w);
-    if (w->outbuf == NULL || w->alog_ev == NULL || conn_setup(w) != OF_OK)
-        of_fatal("setting up HTTP failed");
+int
+http_listen(struct http *h, int listen_fd)
+{
+    if ((h->bound = evhttp_accept_socket_with_handle(h->evh, listen_fd)) == NULL)
+        return OF_ERR;
+    conn_listening(h->conns, h->bound);
+    return OF_OK;
+}
+
+void
+http_stop(struct http *h)
+{
+    h->stopping = true;
+    if (h->bound != NULL) {
+        evhttp_del_accept_socket(h->evh, h->bound);
+        h->bound = NULL;
+        conn_listening(h->conns, NULL);
+    }
+}
+
+long
+http_outstanding(const struct http *h)
+{
+    return h->outstanding;
+}
+
+void
+http_flush_log(struct http *h)
+{
+    if (h->alog != NULL)
+        accesslog_flush(h->alog);
 }

@@ -28,9 +28,6 @@
 #include "common/scoreboard.h"
 #include "config/config.h"
 
-/* The exposition's Content-Type. */
-#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-
 /* Render every metric into a buffer owned by m (freed at of_mem_release);
  * *out is NUL-terminated. Returns the length. Route labels come from the
  * router's table (router_route_name), so router_init() must have run. */

@@ -8,11 +8,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct worker;
+struct of_scoreboard;
+struct cfg_rate_limit;
 
 /* Each returns true when allowed; on false, *retry_after is set (seconds). */
-bool ratelimit_allow_login_ip(struct worker *w, const char *ip, int *retry_after);
-bool ratelimit_allow_login_user(struct worker *w, const char *username, int *retry_after);
-bool ratelimit_allow_write(struct worker *w, int64_t user_id, int *retry_after);
+bool ratelimit_allow_login_ip(struct of_scoreboard *sb, const struct cfg_rate_limit *rl,
+                              const char *ip, int *retry_after);
+bool ratelimit_allow_login_user(struct of_scoreboard *sb, const struct cfg_rate_limit *rl,
+                                const char *username, int *retry_after);
+bool ratelimit_allow_write(struct of_scoreboard *sb, const struct cfg_rate_limit *rl,
+                           int64_t user_id, int *retry_after);
 
 #endif

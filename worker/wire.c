@@ -74,7 +74,8 @@ probe_metrics_allowed(void *ctx, const char *client_ip)
 static bool
 limit_login_user(void *ctx, const char *username, int *retry_after)
 {
-    return ratelimit_allow_login_user(ctx, username, retry_after);
+    struct worker *w = ctx;
+    return ratelimit_allow_login_user(w->sb, &w->cfg->rate_limit, username, retry_after);
 }
 
 /* ---- statements ---- */
@@ -203,18 +204,4 @@ wire_services(struct worker *w)
     if (s->auth == NULL || s->products == NULL || s->customers == NULL)
         return OF_ERR;
     return OF_OK;
-}
-
-void
-wire_destroy(struct worker *w)
-{
-    auth_svc_destroy(w->svc.auth);
-    product_svc_destroy(w->svc.products);
-    customer_svc_destroy(w->svc.customers);
-    order_svc_destroy(w->svc.orders);
-    bank_svc_destroy(w->svc.bank);
-    audit_svc_destroy(w->svc.audit);
-    if (idem_purge_ev != NULL)
-        event_free(idem_purge_ev);
-    idem_purge_ev = NULL;
 }

@@ -6,6 +6,7 @@
  */
 #include "worker/worker.h"
 #include "worker/worker_int.h"
+#include "worker/http.h"
 #include "worker/router.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -24,6 +25,8 @@ worker_self(void)
 {
     return self;
 }
+
+static void worker_begin_stop(struct worker *w, const char *why);
 
 static int64_t
 mono_s(void)
@@ -61,16 +64,18 @@ worker_exit(struct worker *w, int code)
 {
     of_log_info("worker exiting after %llu requests", (unsigned long long)w->handled);
     atomic_store(&w->slot->state, OF_SB_STOPPING);
-    http_flush_access_log(w);
+    http_flush_log(w->http);
     /* Sockets, the pool's connections and memory all go with the process;
      * freeing evhttp here would only cost time. */
     exit(code);
 }
 
-void
+/* During a graceful stop: exit once the drain delay is over and no request
+ * is in flight. */
+static void
 worker_maybe_exit(struct worker *w)
 {
-    if (w->stopping && w->drained && w->outstanding <= 0)
+    if (w->stopping && w->drained && http_outstanding(w->http) <= 0)
         event_base_loopbreak(w->base);
 }
 
@@ -80,7 +85,8 @@ on_stop_timeout(evutil_socket_t fd, short what, void *arg)
     struct worker *w = arg;
     OF_UNUSED(fd);
     OF_UNUSED(what);
-    of_log_warn("graceful_timeout reached with %ld requests in flight", w->outstanding);
+    of_log_warn("graceful_timeout reached with %ld requests in flight",
+                http_outstanding(w->http));
     event_base_loopbreak(w->base);
 }
 
@@ -94,7 +100,8 @@ on_drain_done(evutil_socket_t fd, short what, void *arg)
     worker_maybe_exit(w);
 }
 
-void
+/* Begin a graceful stop: stop accepting, finish in-flight, then exit. */
+static void
 worker_begin_stop(struct worker *w, const char *why)
 {
     if (w->stopping)
@@ -102,10 +109,7 @@ worker_begin_stop(struct worker *w, const char *why)
     w->stopping = true;
     of_log_info("worker stopping: %s", why);
     atomic_store(&w->slot->state, OF_SB_STOPPING);
-    if (w->bound != NULL) {
-        evhttp_del_accept_socket(w->http, w->bound);
-        w->bound = NULL;
-    }
+    http_stop(w->http);
     struct timeval tv = { w->cfg->server.graceful_timeout, 0 };
     w->stop_timer = evtimer_new(w->base, on_stop_timeout, w);
     evtimer_add(w->stop_timer, &tv);
@@ -129,13 +133,35 @@ on_warmup(evutil_socket_t fd, short what, void *arg)
     w->warmup = NULL;
     if (w->stopping)
         return;
-    if ((w->bound = evhttp_accept_socket_with_handle(w->http, w->listen_fd)) == NULL)
+    if (http_listen(w->http, w->listen_fd) != OF_OK)
         of_fatal("evhttp_accept_socket_with_handle() failed");
     sb_copy_pool_stats(w);
     atomic_store(&w->slot->state, OF_SB_READY);
     of_log_info("worker ready (slot %d, generation %u)", w->slot_index,
                 atomic_load(&w->slot->generation));
 }
+
+/* ---- what the request path reports (struct http_hooks) ---- */
+
+static void
+on_request_done(void *arg)
+{
+    struct worker *w = arg;
+    w->handled++;
+    if (w->max_requests > 0 && (long)w->handled >= w->max_requests && !w->stopping)
+        worker_begin_stop(w, "max_requests reached");
+}
+
+static void
+on_http_idle(void *arg)
+{
+    worker_maybe_exit(arg);
+}
+
+static const struct http_hooks http_hooks = {
+    .request_done = on_request_done,
+    .idle = on_http_idle,
+};
 
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
@@ -203,7 +229,6 @@ worker_run(const struct worker_args *a)
     w.sb = a->sb;
     w.slot = &a->sb->slots[a->slot];
     w.slot_index = a->slot;
-    w.pid = getpid();
     w.max_requests = a->max_requests;
 
     atomic_store(&w.slot->pid, getpid());
@@ -215,9 +240,9 @@ worker_run(const struct worker_args *a)
         of_fatal("event_base_new() failed");
     if (router_init() != OF_OK)
         of_fatal("route table is invalid");
-    if ((w.http = evhttp_new(w.base)) == NULL)
-        of_fatal("evhttp_new() failed");
-    http_setup(&w);
+    struct http_env env = { .sb = w.sb, .slot = w.slot_index, .svc = &w.svc };
+    if ((w.http = http_create(w.base, w.cfg, &env, &http_hooks, &w)) == NULL)
+        of_fatal("setting up HTTP failed");
     w.listen_fd = a->listen_fd;
     if ((w.pool = wire_pool_create(w.base, a->cfg)) == NULL)
         of_fatal("pool_create() failed");

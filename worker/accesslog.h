@@ -1,0 +1,41 @@
+/*
+ * accesslog.h -- the access log: one JSON line per answered request,
+ * batched so that a loop pass costs one write(2), not one per request.
+ *
+ * Lines of one pass go into a buffer; a deferred event made active by the
+ * first line of the pass writes them all after the pass (or at once when
+ * the buffer would overflow). accesslog_flush() writes what is buffered now
+ * (at exit).
+ */
+#ifndef OF_ACCESSLOG_H
+#define OF_ACCESSLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct accesslog;
+
+/* What one line says about a request. Strings are borrowed for the call. */
+struct accesslog_entry {
+    const char *request_id;
+    const char *method;
+    const char *route;         /* template, or "unmatched" */
+    const char *path;          /* decoded path, may be NULL */
+    const char *client_ip;
+    int         status;
+    size_t      bytes;
+    uint64_t    dur_ns;
+    int64_t     user_id;       /* 0 when anonymous */
+};
+
+/* NULL on allocation failure. The pid written in each line is taken now. */
+struct accesslog *accesslog_create(struct event_base *base);
+void accesslog_destroy(struct accesslog *al);
+
+/* Buffer one line (dropped when the log level is above info). */
+void accesslog_add(struct accesslog *al, const struct accesslog_entry *e);
+/* Write out the buffered lines now. */
+void accesslog_flush(struct accesslog *al);
+
+#endif
