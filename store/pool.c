@@ -68,15 +68,6 @@ pool_op_keep_result(struct pool_op *op, PGresult *r)
         PQclear(r);
 }
 
-/* Results already read for an operation that will not complete normally. */
-void
-pool_op_clear(struct pool_op *op)
-{
-    for (size_t i = 0; i < op->nres; i++)
-        PQclear(op->res[i]);
-    op->nres = 0;
-}
-
 void
 pool_op_init(struct pool_op *op, const struct pool_op_type *type, struct of_mem *m)
 {

@@ -141,7 +141,16 @@ void pool_op_init(struct pool_op *op, const struct pool_op_type *type, struct of
 void pool_op_keep_result(struct pool_op *op, PGresult *r);
 bool pool_op_expire_whole(pool *p, struct pool_op *op, uint64_t now);
 bool pool_op_claim_live(pool *p, struct pool_op *op);
-void pool_op_clear(struct pool_op *op);
+
+/* Results already read for an operation that will not complete normally
+ * (inline: a connection drops its job's results without calling the pool). */
+static inline void
+pool_op_clear(struct pool_op *op)
+{
+    for (size_t i = 0; i < op->nres; i++)
+        PQclear(op->res[i]);
+    op->nres = 0;
+}
 
 /* pool_group.c */
 int  pool_groups_init(pool *p);
