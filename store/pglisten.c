@@ -229,6 +229,13 @@ pgl_on_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+pgl_notice(void *arg, const PGresult *r)
+{
+    OF_UNUSED(arg);
+    of_log_debug("PostgreSQL notice (LISTEN connection): %s", PQresultErrorMessage(r));
+}
+
+static void
 pgl_open(pglisten *l)
 {
     const char *keys[] = { "dbname", "application_name", NULL };
@@ -242,6 +249,7 @@ pgl_open(pglisten *l)
         pgl_fail(l, "connect failed");
         return;
     }
+    PQsetNoticeReceiver(l->pg, pgl_notice, NULL);
     pgl_timer_ms(l, PGL_CONNECT_MS);
     if (pgl_watch(l, EV_WRITE) != OF_OK)   /* libpq: start as if POLLING_WRITING */
         pgl_fail(l, "no socket");
