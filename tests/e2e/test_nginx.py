@@ -41,7 +41,7 @@ SRC = os.environ.get("OF_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "../.."
 CONF = os.path.join(SRC, "deploy", "nginx", "orderflow.conf")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
-pytestmark = pytest.mark.skipif(not os.path.exists(NGINX), reason="nginx not installed (scripts/deps.sh test)")
+assert os.path.exists(NGINX), "nginx missing: scripts/deps.sh test installs nginx-light"
 
 
 class Nginx:

@@ -52,8 +52,7 @@ PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 POOL_SIZE_SERVER = 2       # PgBouncer default_pool_size (server connections)
 WORKERS, POOL_SIZE = 2, 4  # the server's client connections: 8
 
-pytestmark = pytest.mark.skipif(not os.path.exists(PGBOUNCER),
-                                reason="pgbouncer not installed (scripts/deps.sh test)")
+assert os.path.exists(PGBOUNCER), "pgbouncer missing: scripts/deps.sh test installs it"
 
 
 class PgBouncer:
@@ -458,7 +457,7 @@ def test_statement_timeout_from_the_database(pg, new_db):
         with Server(db_url=b.url, workers=1, extra_cfg=server_cfg(prepared=False)) as s:
             r = s.req("GET", "/__test/sleep_db?ms=1")
             if r.status == 404:
-                pytest.skip("built without OF_TEST_ROUTES")
+                pytest.fail("built without OF_TEST_ROUTES (scripts/test.sh builds with -DOF_TEST_ROUTES=ON)")
             assert r.status == 200, r
             t0 = time.time()
             r = s.req("GET", "/__test/sleep_db?ms=3000", timeout=10)

@@ -98,7 +98,7 @@ def test_queue_timeout_503_with_retry_after(db_url, pg):
     with Server(db_url=db_url, workers=1, extra_cfg=pool_cfg(size=2, queue_ms=300)) as srv:
         assert ready_when_up(srv)
         if not sleep_route_available(srv):
-            pytest.skip("binary built without OF_TEST_ROUTES")
+            pytest.fail("binary built without OF_TEST_ROUTES (scripts/test.sh builds with -DOF_TEST_ROUTES=ON)")
         holders = [threading.Thread(target=srv.req, args=("GET", "/__test/sleep_db?ms=3000"),
                                     kwargs={"timeout": 10}) for _ in range(2)]
         for t in holders:
@@ -164,7 +164,7 @@ def test_client_disconnect_mid_request_leaks_no_connection(db_url, pg):
     with Server(db_url=db_url, workers=1, extra_cfg=pool_cfg(size=2, queue_ms=5000)) as srv:
         assert ready_when_up(srv)
         if not sleep_route_available(srv):
-            pytest.skip("binary built without OF_TEST_ROUTES")
+            pytest.fail("binary built without OF_TEST_ROUTES (scripts/test.sh builds with -DOF_TEST_ROUTES=ON)")
         for _ in range(10):
             _send_and_vanish(srv.port, "/__test/sleep_db?ms=300")
         # 10 x 300 ms on 2 connections drain in ~1.5 s; then both must be free again.

@@ -31,6 +31,8 @@ SRC = os.environ.get("OF_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "../.."
 UNITS = os.path.join(SRC, "systemd")
 ANALYZE = shutil.which("systemd-analyze")
 ACTIVATE = shutil.which("systemd-socket-activate")
+assert ANALYZE is not None and ACTIVATE is not None, \
+    "systemd-analyze / systemd-socket-activate missing: scripts/deps.sh test installs systemd"
 
 
 def units_for_verify(tmp):
@@ -46,7 +48,6 @@ def units_for_verify(tmp):
     return os.path.join(tmp, "orderflow.service"), os.path.join(tmp, "orderflow.socket")
 
 
-@pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze not installed")
 def test_units_verify(tmp_path):
     service, sock = units_for_verify(str(tmp_path))
     r = subprocess.run([ANALYZE, "verify", service, sock], capture_output=True, text=True,
@@ -54,7 +55,6 @@ def test_units_verify(tmp_path):
     assert r.returncode == 0 and "orderflow" not in r.stderr, r.stdout + r.stderr
 
 
-@pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze not installed")
 def test_unit_settings_and_exposure(tmp_path):
     with open(os.path.join(UNITS, "orderflow.service")) as f:
         svc = f.read()
@@ -75,7 +75,6 @@ def test_unit_settings_and_exposure(tmp_path):
     assert float(m.group(1)) <= 2.0, out[-4000:]
 
 
-@pytest.mark.skipif(ACTIVATE is None, reason="systemd-socket-activate not installed")
 def test_socket_activation(tmp_path):
     port = free_port()
     unused = free_port()

@@ -3,7 +3,7 @@
  *
  * Not a fake: the pool's whole job is talking to libpq correctly. The test
  * starts its own throwaway cluster (tests/pg/testpg.sh) because some cases stop
- * and restart PostgreSQL; it skips when PostgreSQL binaries are missing.
+ * and restart PostgreSQL; it fails when PostgreSQL binaries are missing.
  * Each case drives the libevent loop until its callbacks have fired.
  */
 #include <setjmp.h>
@@ -188,8 +188,10 @@ group_setup(void **state)
     (void)state;
     const char *src = getenv("OF_SOURCE_DIR");
     snprintf(script, sizeof(script), "%s/tests/pg/testpg.sh", src != NULL ? src : OF_SOURCE_DIR);
-    if (access("/usr/lib/postgresql/15/bin/initdb", X_OK) != 0)
-        return 0;
+    if (access("/usr/lib/postgresql/15/bin/initdb", X_OK) != 0) {
+        fprintf(stderr, "initdb missing: scripts/deps.sh test installs postgresql-15\n");
+        return -1;
+    }
     snprintf(pgdir, sizeof(pgdir), "/tmp/of-test-pool-%d", (int)getpid());
     if (sh("start", pgdir) != 0)
         return -1;
