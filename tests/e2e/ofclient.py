@@ -65,6 +65,26 @@ def request(port, method, path, body=None, headers=None, token=None, timeout=10,
         conn.close()
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "WARNING: ThreadSanitizer")
+
+
+def sanitizer_report(log):
+    """The first ASan/LSan/UBSan report in a server's log text, or None."""
+    for mark in SANITIZER_MARKS:
+        i = log.find(mark)
+        if i >= 0:
+            return log[max(0, i - 200):i + 6000]
+    return None
+
+
+def assert_no_sanitizer_report(log_path):
+    """For servers a test starts without Server (systemd-socket-activate...)."""
+    with open(log_path, errors="replace") as f:
+        rep = sanitizer_report(f.read())
+    assert rep is None, f"sanitizer report in {log_path}:\n{rep}"
+
+
 class Server:
     """The real orderflow binary, master + workers."""
 
@@ -193,16 +213,8 @@ class Server:
 
     # An ASan/UBSan build (-DOF_SANITIZE=ON) writes its reports to stderr,
     # which is this server's log: any report fails the test that stops it.
-    SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-                       "runtime error:", "WARNING: ThreadSanitizer")
-
     def sanitizer_report(self):
-        log = self.log()
-        for mark in self.SANITIZER_MARKS:
-            i = log.find(mark)
-            if i >= 0:
-                return log[max(0, i - 200):i + 6000]
-        return None
+        return sanitizer_report(self.log())
 
     def check_sanitizers(self):
         if getattr(self, "_sanitizers_checked", False):

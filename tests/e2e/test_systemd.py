@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from ofclient import BIN, TEST_SECRET, Server, free_port, request
+from ofclient import BIN, TEST_SECRET, Server, assert_no_sanitizer_report, free_port, request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get("OF_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "../..")))
@@ -115,6 +115,7 @@ def test_socket_activation(tmp_path):
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, log.read_text()[-3000:]
+    assert_no_sanitizer_report(str(log))
 
 
 class NotifySocket:
