@@ -293,6 +293,14 @@ arb_begin_stop(struct arbiter *a, enum arb_mode mode, int code)
         a->stop_deadline_ns = now + ARB_QUICK_STOP_NS;
         of_log_info("quick stop of %d workers", arb_live(a));
     }
+    /* The workers accept what is queued before they close their copies; the
+     * socket must not outlive them here (the last close resets the backlog).
+     * A systemd socket stays open in systemd, an upgraded one in the new
+     * master. No worker is spawned from now on. */
+    if (a->listen_fd >= 0) {
+        close(a->listen_fd);
+        a->listen_fd = -1;
+    }
     for (int i = 0; i < OF_SB_MAX_WORKERS; i++)
         arb_stop_worker(a, i, mode == ARB_GRACEFUL ? SIGTERM : SIGINT);
 }

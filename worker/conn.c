@@ -14,6 +14,7 @@
 #include "common/util.h"
 #include "config/config.h"
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/event_struct.h>
@@ -35,6 +36,7 @@ struct conns {
     struct of_sb_slot          *slot;
     int                         slot_index;
     bool                        paused;
+    bool                        draining;    /* graceful stop: accept until EAGAIN */
     struct event               *pass_ev;     /* end of an accepting pass */
     struct event               *yield_timer; /* end of a fairness step-back */
 };
@@ -46,6 +48,7 @@ struct wconn {
     int                       fd;
     void                     *req;
     void                    (*req_closed)(void *req);
+    bool                      served;        /* answered a request already */
     struct event              deadline;
     struct wconn             *next_new;
 };
@@ -177,7 +180,7 @@ on_pass_end(evutil_socket_t fd, short what, void *arg)
         evhttp_connection_set_closecb(c->evcon, on_close, c);
         atomic_fetch_add_explicit(&cs->slot->conns, 1, memory_order_relaxed);
     }
-    if (cs->paused && should_yield(cs)) {
+    if (cs->paused && !cs->draining && should_yield(cs)) {
         struct timeval tv = { 0, YIELD_US };
         yields = 1;
         evtimer_add(cs->yield_timer, &tv);
@@ -205,7 +208,7 @@ on_accepted(struct event_base *base, void *arg)
     nfresh++;
     /* One accept per pass: evconnlistener stops its accept loop when the
      * callback disabled it. on_pass_end turns it back on. */
-    if (!cs->paused && cs->bound != NULL) {
+    if (!cs->paused && !cs->draining && cs->bound != NULL) {
         evconnlistener_disable(evhttp_bound_socket_get_listener(cs->bound));
         cs->paused = true;
     }
@@ -281,5 +284,38 @@ conn_request_done(struct wconn *c)
 {
     const struct cfg_server *s = c->cs->cfg;
     c->req = NULL;
+    c->served = true;
     arm(c, s->keepalive_timeout + s->header_timeout);
+}
+
+void
+conn_drain(struct conns *cs)
+{
+    cs->draining = true;
+    event_del(cs->yield_timer);
+    yields = 0;
+    resume_accepting(cs);
+}
+
+/* Idle = answered a request and nothing of the next one has been read. A
+ * connection that has not sent its first request yet is not idle: it was
+ * accepted to be answered, and its request may still be in the socket. */
+void
+conn_close_idle(struct conns *cs)
+{
+    OF_UNUSED(cs);
+    for (size_t fd = 0; fd < by_fd_cap; fd++) {
+        struct wconn *c = by_fd[fd];
+        if (c == NULL || c->req != NULL || !c->served ||
+            evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+            continue;
+        of_log_debug("closing idle keep-alive connection fd %d: stopping", c->fd);
+        evhttp_connection_free(c->evcon);     /* calls on_close, which frees c */
+    }
+}
+
+int
+conn_count(const struct conns *cs)
+{
+    return atomic_load_explicit(&cs->slot->conns, memory_order_relaxed) + nfresh;
 }

@@ -40,5 +40,12 @@ struct wconn *conn_of(struct conns *cs, struct evhttp_connection *evcon);
 void conn_request_begin(struct wconn *c, void *req, void (*closed)(void *req));
 /* Its response was written: the connection is idle again. */
 void conn_request_done(struct wconn *c);
+/* Graceful stop: accept every queued connection (no fairness pauses). */
+void conn_drain(struct conns *cs);
+/* Graceful stop: close the keep-alive connections that sit idle between
+ * requests (those mid-request, or not yet at their first, stay). */
+void conn_close_idle(struct conns *cs);
+/* Connections this worker holds open. */
+int  conn_count(const struct conns *cs);
 
 #endif

@@ -41,11 +41,15 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+
+/* A graceful stop accepts what is queued at most this long. */
+#define HTTP_DRAIN_MAX_NS 2000000000ull
 
 struct http {
     const struct of_cfg        *cfg;
@@ -62,6 +66,7 @@ struct http {
     struct evbuffer            *outbuf;      /* reused for every reply */
     long                        outstanding; /* requests not yet fully answered */
     bool                        stopping;    /* http_stop() was called */
+    uint64_t                    drain_start_ns;
 };
 
 struct wreq {
@@ -753,15 +758,40 @@ http_listen(struct http *h, int listen_fd)
     return OF_OK;
 }
 
+/* Graceful stop. The listen socket is not closed yet: connections that
+ * completed their handshake sit in its backlog, and the last process to
+ * close it would reset them. Accept them all first (http_drain_step). */
 void
 http_stop(struct http *h)
 {
     h->stopping = true;
+    h->drain_start_ns = of_mono_ns();
+    if (h->bound != NULL)
+        conn_drain(h->conns);
+}
+
+/* Is a connection waiting in the listen backlog? */
+static bool
+backlog_pending(struct http *h)
+{
+    struct pollfd p = { .fd = evhttp_bound_socket_get_fd(h->bound), .events = POLLIN };
+    return poll(&p, 1, 0) > 0 && (p.revents & POLLIN) != 0;
+}
+
+bool
+http_drain_step(struct http *h)
+{
     if (h->bound != NULL) {
+        /* the listener accepts until EAGAIN on each wake; close it once a
+         * look finds the backlog empty (bounded, if clients keep coming) */
+        if (backlog_pending(h) && of_mono_ns() - h->drain_start_ns < HTTP_DRAIN_MAX_NS)
+            return false;
         evhttp_del_accept_socket(h->evh, h->bound);
         h->bound = NULL;
         conn_listening(h->conns, NULL);
     }
+    conn_close_idle(h->conns);
+    return h->outstanding <= 0 && conn_count(h->conns) == 0;
 }
 
 long

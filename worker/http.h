@@ -10,6 +10,8 @@
 #ifndef OF_HTTP_H
 #define OF_HTTP_H
 
+#include <stdbool.h>
+
 struct event_base;
 struct of_cfg;
 struct of_scoreboard;
@@ -46,9 +48,14 @@ void http_destroy(struct http *h);
 
 /* Accept connections on listen_fd. Returns OF_OK or OF_ERR. */
 int  http_listen(struct http *h, int listen_fd);
-/* Graceful stop: accept no more connections, answer with "Connection:
- * close"; requests in flight go on. hooks->idle fires when none is left. */
+/* Graceful stop: answer with "Connection: close"; requests in flight go
+ * on; the listener is closed by http_drain_step once its backlog is empty.
+ * hooks->idle fires when no request is left. */
 void http_stop(struct http *h);
+/* During a graceful stop, every few ms: closes the listener once its backlog
+ * is empty (accepting what was queued first), then idle keep-alive
+ * connections. True when no listener, connection or request is left. */
+bool http_drain_step(struct http *h);
 /* Requests not yet fully answered (or freed after their client left). */
 long http_outstanding(const struct http *h);
 /* Write buffered access log lines now (before exit). */

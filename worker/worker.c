@@ -18,6 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A stopping worker lingers at least this long (stragglers on keep-alive). */
+#define WORKER_DRAIN_DELAY_NS 200000000ull
+
 static struct worker *self;
 
 struct worker *
@@ -70,12 +73,12 @@ worker_exit(struct worker *w, int code)
     exit(code);
 }
 
-/* During a graceful stop: exit once the drain delay is over and no request
- * is in flight. */
+/* During a graceful stop: exit once the drain delay is over, the listener
+ * is closed (its backlog accepted) and no request or connection is left. */
 static void
 worker_maybe_exit(struct worker *w)
 {
-    if (w->stopping && w->drained && http_outstanding(w->http) <= 0)
+    if (w->stopping && w->drained && http_drain_step(w->http))
         event_base_loopbreak(w->base);
 }
 
@@ -90,14 +93,19 @@ on_stop_timeout(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(w->base);
 }
 
+/* Every few ms during a stop: the backlog, idle connections, exit. */
 static void
-on_drain_done(evutil_socket_t fd, short what, void *arg)
+on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
     OF_UNUSED(fd);
     OF_UNUSED(what);
-    w->drained = true;
-    worker_maybe_exit(w);
+    if (!w->drained && of_mono_ns() - w->stop_ns >= WORKER_DRAIN_DELAY_NS)
+        w->drained = true;
+    if (w->drained)
+        worker_maybe_exit(w);
+    else
+        http_drain_step(w->http);
 }
 
 /* Begin a graceful stop: stop accepting, finish in-flight, then exit. */
@@ -109,12 +117,22 @@ worker_begin_stop(struct worker *w, const char *why)
     w->stopping = true;
     of_log_info("worker stopping: %s", why);
     atomic_store(&w->slot->state, OF_SB_STOPPING);
+    w->stop_ns = of_mono_ns();
+    if (w->warmup != NULL) {
+        /* still booting: take the queued connections all the same, so they
+         * are answered rather than reset when the last holder closes */
+        event_free(w->warmup);
+        w->warmup = NULL;
+        if (http_listen(w->http, w->listen_fd) != OF_OK)
+            of_log_error("evhttp_accept_socket_with_handle() failed while stopping");
+    }
     http_stop(w->http);
     struct timeval tv = { w->cfg->server.graceful_timeout, 0 };
     w->stop_timer = evtimer_new(w->base, on_stop_timeout, w);
     evtimer_add(w->stop_timer, &tv);
-    struct timeval drain = { 0, 200000 };
-    event_base_once(w->base, -1, EV_TIMEOUT, on_drain_done, w, &drain);
+    struct timeval tick = { 0, 5000 };
+    w->drain_tick = event_new(w->base, -1, EV_PERSIST, on_drain_tick, w);
+    event_add(w->drain_tick, &tick);
 }
 
 /* Take traffic once the pool has tried PostgreSQL (or after 2 s at most):
@@ -152,10 +170,14 @@ on_request_done(void *arg)
         worker_begin_stop(w, "max_requests reached");
 }
 
+/* Called from inside evhttp's callbacks: look on the next loop pass, where
+ * closing connections is safe. */
 static void
 on_http_idle(void *arg)
 {
-    worker_maybe_exit(arg);
+    struct worker *w = arg;
+    if (w->drain_tick != NULL)
+        event_active(w->drain_tick, EV_TIMEOUT, 0);
 }
 
 static const struct http_hooks http_hooks = {

@@ -27,6 +27,8 @@ struct worker {
     hasher                      *hasher;
     struct event                *hb_timer;
     struct event                *stop_timer;
+    struct event                *drain_tick;  /* graceful stop: backlog, idle conns, exit */
+    uint64_t                     stop_ns;
     struct event                *sigs[6];
     struct hdl_services          svc;
     long                         max_requests;
