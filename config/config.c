@@ -185,21 +185,43 @@ cfg_cpus(void)
 
 /* ---- redaction --------------------------------------------------------- */
 
-/* Replace the value of every password=... parameter (keyword/value strings
- * and URL query strings), in place. */
+/* If a "password" or "sslpassword" key (any case) starts at k -- at the
+ * start of s or after a separator -- followed by blanks, '=' and blanks: where
+ * its value starts. Else NULL. */
+static char *
+cfg_redact_value_at(char *s, char *k, char **key_start)
+{
+    char *start = k;
+    if (k - s >= 3 && strncasecmp(k - 3, "ssl", 3) == 0)
+        start = k - 3;
+    if (start != s && start[-1] != ' ' && start[-1] != '?' && start[-1] != '&' && start[-1] != '\t')
+        return NULL;
+    char *e = k + 8;
+    while (*e == ' ' || *e == '\t')
+        e++;
+    if (*e != '=')
+        return NULL;
+    for (e++; *e == ' ' || *e == '\t'; e++)
+        ;
+    *key_start = start;
+    return e;
+}
+
+/* Replace the value of every password / sslpassword parameter (keyword/value
+ * strings, blanks around '=' allowed, and URL query strings), in place. */
 static void
 cfg_redact_params(char *s, size_t cap)
 {
-    static const char key[] = "password=";
     static const char red[] = "REDACTED";
-    char             *p = s;
+    char             *p = s, *key;
 
-    while ((p = strcasestr(p, key)) != NULL) {
-        if (p != s && p[-1] != ' ' && p[-1] != '?' && p[-1] != '&' && p[-1] != '\t') {
-            p += sizeof(key) - 1;
+    while ((p = strcasestr(p, "password")) != NULL) {
+        char *v = cfg_redact_value_at(s, p, &key), *e;
+        if (v == NULL) {
+            p += 8;
             continue;
         }
-        char *v = p + sizeof(key) - 1, *e = v;
+        e = v;
         if (*e == '\'') {
             for (e++; *e != '\0' && *e != '\''; e++)
                 if (*e == '\\' && e[1] != '\0')
@@ -211,7 +233,7 @@ cfg_redact_params(char *s, size_t cap)
                 e++;
         }
         if ((size_t)(v - s) + sizeof(red) > cap) {
-            *v = '\0';   /* no room for the marker: cut the value off */
+            *key = '\0';   /* no room for the marker: cut the key and value off */
             break;
         }
         size_t tail = strlen(e);

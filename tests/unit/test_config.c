@@ -437,6 +437,15 @@ test_redact_url_table(void **state)
         { "host=db user=app password=s3cret dbname=of", "host=db user=app password=REDACTED dbname=of" },
         { "host=db password='a b\\' c' dbname=of", "host=db password=REDACTED dbname=of" },
         { "dbname=of", "dbname=of" },
+        /* libpq allows blanks around '='; sslpassword is a secret too */
+        { "host=db password = s3cret dbname=of", "host=db password = REDACTED dbname=of" },
+        { "host=db password\t=\ts3cret", "host=db password\t=\tREDACTED" },
+        { "host=db password= 's e' dbname=of", "host=db password= REDACTED dbname=of" },
+        { "host=db sslpassword=k3y sslkey=/k", "host=db sslpassword=REDACTED sslkey=/k" },
+        { "postgresql://h/db?sslpassword=k3y&x=1", "postgresql://h/db?sslpassword=REDACTED&x=1" },
+        { "host=db SSLPASSWORD = k3y", "host=db SSLPASSWORD = REDACTED" },
+        { "host=db mypassword=notakey", "host=db mypassword=notakey" },
+        { "host=db password", "host=db password" },
     };
     char out[256];
     for (size_t i = 0; i < OF_ARRAY_LEN(t); i++) {
@@ -449,6 +458,9 @@ test_redact_url_table(void **state)
         cfg_redact_url("host=db password=s3cretvalue", small, cap);
         assert_true(strlen(small) < cap);
         assert_null(strstr(small, "password=s"));
+        cfg_redact_url("host=db password = s3cretvalue", small, cap);
+        assert_true(strlen(small) < cap);
+        assert_null(strstr(small, "s3c"));
     }
 }
 
