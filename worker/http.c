@@ -697,13 +697,13 @@ http_limits(struct evhttp *evh, const struct cfg_server *s)
 {
     evhttp_set_allowed_methods(evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
-                               EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
+                               EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE);
+    /* (no CONNECT: evhttp would parse the tunnel's bytes as the next request;
+     * refused, it gets a JSON 501 and a closed connection, see httperr.c) */
     evhttp_set_max_headers_size(evh, (ev_ssize_t)s->max_header_size);
-    /* evhttp answers bodies past its own limit with an HTML 413 before we see
-     * them; keep its limit well above ours so the usual oversized body gets
-     * API.md's JSON 413 from step_body, while memory per connection stays
-     * bounded. */
-    evhttp_set_max_body_size(evh, (ev_ssize_t)(s->max_body_size * 4 + 65536));
+    /* A body past the limit is refused while it is read (JSON 413 and close,
+     * httperr.c), so a connection never buffers more than max_body_size. */
+    evhttp_set_max_body_size(evh, (ev_ssize_t)s->max_body_size);
     evhttp_set_timeout(evh, s->timeout);
 }
 

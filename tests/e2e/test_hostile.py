@@ -6,11 +6,12 @@ body on HEAD/TRACE), oversized header lines and header counts, NUL bytes,
 bare LF, absurd methods and versions, invalid UTF-8, deeply nested JSON,
 huge integers, out-of-range ids in paths and queries.
 
-Each must get a 4xx -- API.md's JSON {"detail": ...} where our code answers,
-or evhttp's own HTML 400/413 for requests it cannot parse -- never a 5xx (the
-one exception: evhttp answers a method it does not recognise at all, such as
-FOOBAR, with 501 Not Implemented and closes, which RFC 9110 9.1 asks for),
-and never a crash: at the end the same worker pids still answer /health.
+Each must get a 4xx in API.md's JSON shape {"detail": ...} -- also where
+evhttp answers by itself (a request it cannot parse, a body over the limit;
+issue 11: never its HTML page) -- never a 5xx (the one exception: a method
+we do not serve at all, such as FOOBAR or CONNECT, gets a JSON 501 Not
+Implemented and a closed connection, which RFC 9110 9.1 asks for), and never
+a crash: at the end the same worker pids still answer /health.
 Smuggling attempts must produce exactly one response and a closed
 connection: nothing after the ambiguous request may be parsed as a request.
 """
@@ -69,12 +70,19 @@ def assert_ours(r, status):
     assert r.header("X-Request-ID"), r.headers
 
 
+def assert_json_detail(r):
+    """API.md's error shape, never evhttp's HTML page."""
+    assert b"<HTML" not in r.body.upper(), r
+    if r.body:
+        assert (r.header("Content-Type") or "").startswith("application/json"), r
+        assert "detail" in r.json(), r
+
+
 def assert_4xx(resps, closed=None):
     assert len(resps) == 1, resps
     r = resps[0]
     assert 400 <= r.status < 500, r
-    if r.body and (r.header("Content-Type") or "").startswith("application/json"):
-        assert "detail" in r.json(), r
+    assert_json_detail(r)
     if closed is not None:
         assert closed, "server kept the connection open"
     return r
@@ -262,16 +270,51 @@ def test_absurd_methods(srv, method):
         assert closed
         return
     r = resps[0]
-    if r.status == 501:     # evhttp's own answer to an unknown method, then close
-        assert b"Not Implemented" in r.body and closed
+    if r.status == 501:     # an unknown method: JSON 501, then close
+        assert_json_detail(r)
+        assert r.json()["detail"] == "Not Implemented" and closed
     else:
         assert_4xx(resps)
 
 
-@pytest.mark.parametrize("method", ["TRACE", "CONNECT"])
-def test_known_methods_we_do_not_serve(srv, method):
-    resps, _, _ = send(srv, req_bytes(method, "/health"))
+def test_trace_is_a_method_we_do_not_serve(srv):
+    resps, _, _ = send(srv, req_bytes("TRACE", "/health"))
     assert assert_4xx(resps).status in (404, 405)
+
+
+@pytest.mark.parametrize("target", ["/health", "example.com:443"])
+def test_connect_is_refused_and_its_tunnel_bytes_never_parsed(srv, target):
+    # issue 11 (10): CONNECT was allowed, so the bytes after it (a tunnel's,
+    # or a smuggled request) were parsed as the next request
+    data = f"CONNECT {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode() + SMUGGLED
+    resps, closed, raw = send(srv, data)
+    assert len(resps) == 1 and closed, raw
+    assert resps[0].status == 501, resps
+    assert_json_detail(resps[0])
+    assert b"not found" not in raw
+
+
+@pytest.mark.parametrize("data", [
+    b"FOOBAR /health HTTP/1.1\r\nHost: x\r\n\r\n",                 # unknown method
+    b"GET /health HTTP/1.1 extra\r\nHost: x\r\n\r\n",               # unparsable line
+    b"GET /health HTTP/1.1\r\nHost: x\r\nBad header line\r\n\r\n",  # unparsable header
+    b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n",
+    b"POST /api/v1/products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 5000000\r\n\r\n{}",                              # over 4 x max_body
+    b"POST /api/v1/products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 1048600\r\n\r\n{" + b" " * 1048598 + b"}",      # just over max_body
+])
+def test_evhttp_never_answers_in_html(srv, data):
+    # issue 11 (11): every answer is API.md's JSON shape or a closed connection
+    raw, closed = raw_exchange(srv.port, data, timeout=5)
+    if not raw:
+        assert closed
+        return
+    resps = parse_responses(raw)
+    assert len(resps) == 1, raw[:300]
+    assert resps[0].status in (400, 413, 431, 501), resps
+    assert_json_detail(resps[0])
+    assert closed
 
 
 @pytest.mark.parametrize("version", ["HTTP/2.0", "HTTP/9.9", "HTTP/1.1x", "HTTPS/1.1", "HTTP/1",
@@ -298,7 +341,8 @@ def test_garbage(srv, data):
         return   # silence + close is an acceptable answer to noise
     resps = parse_responses(raw)
     if resps[0].status == 501:   # evhttp read an empty or unknown method
-        assert b"Not Implemented" in resps[0].body and closed
+        assert_json_detail(resps[0])
+        assert closed
         return
     assert_4xx(resps)
 
