@@ -105,6 +105,10 @@ hdl_auth_register(struct hdl_req *r)
         hdl_reply_verrs(r, &c->v);
         return;
     }
+    /* the request waits in the hash queue: keep the two strings, not the tree */
+    email = of_mem_strndup(r->mem, email, elen);
+    pw = of_mem_strndup(r->mem, pw, plen);
+    json_object_clear(body);
     auth_svc_register(r->svc->auth, r->mem, email, elen, pw, plen, &c->v, registered, c);
 }
 

@@ -49,6 +49,19 @@ utf8_sanitize(struct of_mem *m, const char *s)
     return out;
 }
 
+/* Does the raw (encoded) form key src[0..len) decode to key? No allocation:
+ * a body of many '&' must not cost arena memory per pair. An encoded byte
+ * takes 1 to 3 characters, so only a raw key of klen..3*klen can match. */
+static bool
+key_matches(const char *src, size_t len, const char *key, size_t klen)
+{
+    char buf[3 * 32 + 1];
+    if (len < klen || len > 3 * klen || len >= sizeof(buf))
+        return false;
+    size_t n = of_url_decode(buf, src, len, OF_URL_FORM, NULL);
+    return n == klen && memcmp(buf, key, klen) == 0;
+}
+
 const char *
 hdl_form_value(struct of_mem *m, const char *src, size_t len, const char *key)
 {
@@ -61,9 +74,8 @@ hdl_form_value(struct of_mem *m, const char *src, size_t len, const char *key)
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *pe = amp ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(pe - p));
-        const char *ke = eq ? eq : pe;
-        char       *k = form_decode(m, p, (size_t)(ke - p));
-        if (strlen(k) == klen && memcmp(k, key, klen) == 0) {
+        size_t      rklen = (size_t)((eq ? eq : pe) - p);
+        if (key_matches(p, rklen, key, klen)) {
             found = eq ? eq + 1 : pe;
             flen = (size_t)(pe - found);
         }

@@ -48,6 +48,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+/* The body limit of the auth routes (RT_SMALL_BODY). */
+#define HTTP_SMALL_BODY_MAX 4096
 /* A graceful stop accepts what is queued at most this long. */
 #define HTTP_DRAIN_MAX_NS 2000000000ull
 
@@ -527,13 +529,18 @@ step_route(struct wreq *q)
     return STEP_OK;
 }
 
-/* 413 and close past server.max_body_size, else a NUL-terminated copy. */
+/* 413 and close past server.max_body_size (HTTP_SMALL_BODY_MAX on the auth
+ * routes: a password hash is costly enough without a large body parked in
+ * its queue), else a NUL-terminated copy. */
 static enum step_rc
 step_body(struct wreq *q)
 {
     struct evbuffer *body = evhttp_request_get_input_buffer(q->ev);
     size_t           blen = evbuffer_get_length(body);
-    if (blen > q->h->cfg->server.max_body_size) {
+    size_t           max = q->h->cfg->server.max_body_size;
+    if ((q->route->flags & RT_SMALL_BODY) && max > HTTP_SMALL_BODY_MAX)
+        max = HTTP_SMALL_BODY_MAX;
+    if (blen > max) {
         io_add_header(&q->r, "Connection", "close");
         hdl_reply_error(&q->r, 413, "Request body too large");
         return STEP_DONE;
@@ -612,6 +619,10 @@ step_limits(struct wreq *q)
     int                          retry;
 
     if ((f & RT_LOGIN) && !ratelimit_allow_login_ip(q->h->sb, rl, q->client_ip, &retry)) {
+        hdl_reply_too_many(&q->r, retry);
+        return STEP_DONE;
+    }
+    if ((f & RT_REGISTER) && !ratelimit_allow_register_ip(q->h->sb, rl, q->client_ip, &retry)) {
         hdl_reply_too_many(&q->r, retry);
         return STEP_DONE;
     }

@@ -26,6 +26,13 @@ ratelimit_allow_login_ip(struct of_scoreboard *sb, const struct cfg_rate_limit *
 }
 
 bool
+ratelimit_allow_register_ip(struct of_scoreboard *sb, const struct cfg_rate_limit *rl,
+                            const char *ip, int *retry_after)
+{
+    return take(sb, "register-ip", ip, rl->login_per_minute, retry_after);
+}
+
+bool
 ratelimit_allow_login_user(struct of_scoreboard *sb, const struct cfg_rate_limit *rl,
                            const char *username, int *retry_after)
 {

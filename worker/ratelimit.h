@@ -14,6 +14,10 @@ struct cfg_rate_limit;
 /* Each returns true when allowed; on false, *retry_after is set (seconds). */
 bool ratelimit_allow_login_ip(struct of_scoreboard *sb, const struct cfg_rate_limit *rl,
                               const char *ip, int *retry_after);
+/* Registrations per client IP: each queues an argon2id hash; the same
+ * budget as logins (rate_limit.login_per_minute), its own bucket. */
+bool ratelimit_allow_register_ip(struct of_scoreboard *sb, const struct cfg_rate_limit *rl,
+                                 const char *ip, int *retry_after);
 bool ratelimit_allow_login_user(struct of_scoreboard *sb, const struct cfg_rate_limit *rl,
                                 const char *username, int *retry_after);
 bool ratelimit_allow_write(struct of_scoreboard *sb, const struct cfg_rate_limit *rl,

@@ -19,6 +19,8 @@ enum route_flags {
     RT_WRITE     = 1,      /* counts against rate_limit.writes_per_minute */
     RT_LOGIN     = 2,      /* counts against rate_limit.login_per_minute */
     RT_NO_ACCESS_LOG_BODY = 4,
+    RT_REGISTER  = 8,      /* per client IP, as logins (rate_limit.login_per_minute) */
+    RT_SMALL_BODY = 16,    /* body capped at HTTP_SMALL_BODY_MAX (auth routes) */
 };
 
 struct route {

@@ -50,3 +50,43 @@ def test_write_limit_is_per_user(srv):
     r = srv.req("POST", "/api/v1/customers", body={"name": "Ada", "email": "ada-rl@x.io"},
                 token=token)
     assert r.status == 201, r
+
+
+# ---- issue 11 (2): register is no unmetered argon2id sink ----
+
+def test_register_limited_per_ip_with_its_own_bucket(db_url):
+    s = Server(db_url=db_url, workers=2, extra_cfg="rate_limit: { login_per_minute = 3; };")
+    s.start()
+    try:
+        statuses = []
+        for i in range(5):
+            r = s.req("POST", "/api/v1/auth/register",
+                      body={"email": f"reg-rl{i}@x.io", "password": "user-pass-123"})
+            statuses.append(r.status)
+            if r.status == 429:
+                assert r.json() == {"detail": "Too many requests"}
+                assert int(r.header("Retry-After")) >= 1
+        assert statuses == [201, 201, 201, 429, 429], statuses
+        # an existing email counts too (it would still cost a hash)
+        # and the registrations did not use up the login budget
+        r = s.req("POST", "/api/v1/auth/login", body=b"username=reg-rl0%40x.io&password=user-pass-123",
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status == 200, r
+    finally:
+        s.stop()
+
+
+@pytest.mark.parametrize("path,ctype", [("/api/v1/auth/register", "application/json"),
+                                        ("/api/v1/auth/login", "application/x-www-form-urlencoded")])
+def test_auth_routes_take_small_bodies_only(srv, path, ctype):
+    if ctype == "application/json":
+        big = ('{"email":"big@x.io","password":"' + "p" * 5000 + '"}').encode()
+        ok = b'{"email":"small-body@x.io","password":"' + b"p" * 3000 + b'"}'
+    else:
+        big = b"username=big%40x.io&password=" + b"p" * 5000
+        ok = b"username=nobody%40x.io&password=" + b"p" * 3000
+    r = srv.req("POST", path, body=big, headers={"Content-Type": ctype})
+    assert r.status == 413, r
+    assert r.json() == {"detail": "Request body too large"}
+    r = srv.req("POST", path, body=ok, headers={"Content-Type": ctype})
+    assert r.status in (201, 401, 422), r     # under the cap: handled as usual
