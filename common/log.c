@@ -48,7 +48,7 @@ of_log_open(const char *path, enum of_log_level min)
         log_fd = STDERR_FILENO;
         return 0;
     }
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
     if (fd < 0)
         return -1;
     if (log_fd != STDERR_FILENO)
@@ -59,11 +59,17 @@ of_log_open(const char *path, enum of_log_level min)
 }
 
 int
+of_log_file_fd(void)
+{
+    return log_path[0] != '\0' ? log_fd : -1;
+}
+
+int
 of_log_reopen(void)
 {
     if (log_path[0] == '\0')
         return 0;
-    int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
     if (fd < 0)
         return -1;
     /* dup2 keeps the descriptor number, so forked children see the new file too */

@@ -20,6 +20,9 @@ extern enum of_log_level of_log_min;
 int  of_log_open(const char *path, enum of_log_level min);
 /* Reopen the same path (USR1, after logrotate). */
 int  of_log_reopen(void);
+/* The log file's descriptor (opened without following a symlink), or -1
+ * when logging to stderr: for fchown, never chown by path. */
+int  of_log_file_fd(void);
 int  of_log_level_parse(const char *s, enum of_log_level *out);
 /* Role shown in every line: "master" or "worker". */
 void of_log_set_role(const char *role);

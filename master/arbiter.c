@@ -788,9 +788,9 @@ master_serve(struct of_cfg *cfg)
         of_strlcpy(a.pidfile_cur, cfg->server.pidfile, sizeof(a.pidfile_cur));
     }
     if (drop) {
-        if (a.unix_path[0] != '\0' && chown(a.unix_path, uid, gid) != 0)
-            of_log_errno(OF_LOG_WARN, errno, "chown(%s) failed", a.unix_path);
-        if (cfg->server.log_file != NULL && chown(cfg->server.log_file, uid, gid) != 0)
+        if (a.unix_path[0] != '\0' && lchown(a.unix_path, uid, gid) != 0)
+            of_log_errno(OF_LOG_WARN, errno, "lchown(%s) failed", a.unix_path);
+        if (of_log_file_fd() >= 0 && fchown(of_log_file_fd(), uid, gid) != 0)
             of_log_errno(OF_LOG_WARN, errno, "chown(%s) failed", cfg->server.log_file);
         if (master_drop_privileges(cfg->server.user, uid, gid) != 0)
             goto out_pid;

@@ -53,7 +53,11 @@ master_pidfile_write(const char *path)
         return -1;
     }
     snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* a fresh file only: never through a symlink someone planted at the
+     * temporary name (we may be root); a leftover is removed, not followed */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
         of_log_errno(OF_LOG_ERROR, errno, "cannot create pidfile %s", tmp);
         return -1;
