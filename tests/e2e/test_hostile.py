@@ -517,6 +517,9 @@ def test_hostile_login_forms(srv, form):
                      form)
     resps, _, _ = send(srv, data)
     assert len(resps) == 1
+    if len(form) > 4096:     # the auth routes' body cap (issue 11)
+        assert resps[0].status == 413, resps
+        return
     assert resps[0].status in (401, 422, 429), resps
 
 
