@@ -32,10 +32,17 @@ static const struct pool_stmt st_store = {
     "UPDATE idempotency_keys SET status = $4, response_body = $5 "
     "WHERE user_id = $1 AND route = $2 AND key = $3", 5, 0 };
 
+/* Every worker of every host runs this now and then; the transaction-scoped
+ * advisory lock lets one at a time delete (the others count 0). Transaction
+ * scope, not session: it is released with the statement, also through a
+ * pooler in transaction mode. */
+#define IDEM_PURGE_LOCK_KEY "4607382117462626"   /* "OF idem purge"; not migrate.c's */
+
 static const struct pool_stmt st_purge = {
     "idem_purge",
-    "WITH d AS (DELETE FROM idempotency_keys WHERE expires_at < now() RETURNING 1) "
-    "SELECT count(*) FROM d", 0, 0 };
+    "WITH l AS (SELECT pg_try_advisory_xact_lock(" IDEM_PURGE_LOCK_KEY ") AS got), "
+    "d AS (DELETE FROM idempotency_keys WHERE (SELECT got FROM l) AND expires_at < now() "
+    "RETURNING 1) SELECT count(*) FROM d", 0, 0 };
 
 const struct pool_stmt *const store_idem_stmts[] = { &st_claim, &st_lookup, &st_store, &st_purge };
 const size_t store_idem_nstmts = OF_ARRAY_LEN(store_idem_stmts);

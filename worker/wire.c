@@ -123,7 +123,9 @@ wire_pool_create(struct event_base *base, const struct of_cfg *cfg)
     return pool_create(base, &o, st, n);
 }
 
-/* ---- expired Idempotency-Key purge: one job, on worker slot 0 only ---- */
+/* ---- expired Idempotency-Key purge: every worker, one at a time ----
+ * (It ran in scoreboard slot 0 only, and after a HUP no worker sits there;
+ * the statement's advisory lock picks one purger, across hosts too.) */
 
 #define IDEM_PURGE_FIRST_S  5
 #define IDEM_PURGE_EVERY_S  600
@@ -165,8 +167,6 @@ idem_purge_tick(evutil_socket_t fd, short what, void *arg)
 static void
 idem_purge_arm(struct worker *w)
 {
-    if (w->slot_index != 0)
-        return;
     idem_purge_ev = evtimer_new(w->base, idem_purge_tick, w);
     if (idem_purge_ev == NULL)
         return;
