@@ -12,7 +12,7 @@
 #    master that inherits the listen socket; the old one keeps serving.
 # 2. Wait for the new master: under systemd it sends MAINPID= once all its
 #    workers are ready; with a pidfile, FILE names a new pid whose master has
-#    as many of-worker processes as the old one had.
+#    as many child processes (workers, jobs) as the old one had.
 # 3. WINCH, then QUIT to the old master: its workers finish their requests and
 #    it leaves. Connections meanwhile wait in the shared socket's backlog.
 # If the new master is not up within the timeout (default 90 s), it gets
@@ -32,19 +32,17 @@ done
 
 say() { echo "orderflow upgrade: $*" >&2; }
 
-# the pids of PPID's children whose process name is NAME (from /proc)
+# the pids of PPID's children (workers, the jobs process, a new master)
 children() {
     for st in /proc/[0-9]*/stat; do
-        line=$(cat "$st" 2>/dev/null) || continue
+        { read -r line <"$st"; } 2>/dev/null || continue
         # shellcheck disable=SC2086
-        set -- $line
-        case "$2" in "($NAME)") ;; *) continue ;; esac
-        [ "$4" = "$PPID_" ] && echo "$1"
+        set -- ${line##*) }       # state ppid ...; the name may hold spaces
+        [ "${2:-}" = "$PARENT" ] && { p=${st#/proc/}; echo "${p%/stat}"; }
     done
     return 0
 }
-count_children() { PPID_=$1 NAME=$2; children | wc -l; }
-pids_children() { PPID_=$1 NAME=$2; children; }
+count_children() { PARENT=$1; children | wc -l; }
 
 main_pid() {
     if [ -n "$pidfile" ]; then
@@ -59,9 +57,11 @@ if [ -z "$old" ] || [ "$old" -le 0 ] || ! kill -0 "$old" 2>/dev/null; then
     say "no running master; nothing to do"
     exit 0
 fi
-workers=$(count_children "$old" of-worker)
+PARENT=$old
+before=$(children | tr '\n' ' ')
+workers=$(echo "$before" | wc -w)
 [ "$workers" -gt 0 ] || workers=1
-say "USR2 to master $old ($workers workers)"
+say "USR2 to master $old ($workers child processes)"
 kill -USR2 "$old"
 
 new=""
@@ -69,7 +69,7 @@ i=0
 while [ "$i" -lt "$((timeout * 5))" ]; do
     cur=$(main_pid)
     if [ -n "$cur" ] && [ "$cur" -gt 0 ] && [ "$cur" != "$old" ] && kill -0 "$cur" 2>/dev/null; then
-        if [ -z "$pidfile" ] || [ "$(count_children "$cur" of-worker)" -ge "$workers" ]; then
+        if [ -z "$pidfile" ] || [ "$(count_children "$cur")" -ge "$workers" ]; then
             new=$cur
             break
         fi
@@ -83,7 +83,12 @@ while [ "$i" -lt "$((timeout * 5))" ]; do
 done
 
 if [ -z "$new" ]; then
-    for p in $(pids_children "$old" orderflow); do
+    # the new master: a child of the old one that was not there before USR2
+    # and runs the new file (forked workers run the replaced, deleted one)
+    PARENT=$old
+    for p in $(children); do
+        case " $before " in *" $p "*) continue ;; esac
+        case "$(readlink "/proc/$p/exe" 2>/dev/null)" in *"(deleted)"|"") continue ;; esac
         say "new master $p not ready after ${timeout}s: QUIT to it, $old keeps serving"
         kill -QUIT "$p" 2>/dev/null || true
     done
