@@ -1,14 +1,9 @@
 # syntax=docker/dockerfile:1
 #
-# Dockerfile -- OrderFlow on Debian 12 (bookworm), two stages.
+# Dockerfile -- OrderFlow on Debian 12 (bookworm): the Debian package
+# installed into debian:12-slim, a non-root user, HEALTHCHECK on /health.
 #
-#   build:   the README's steps: scripts/deps.sh run (the same Debian package
-#            list), then the same cmake Release build as scripts/run.sh; npm
-#            installs swagger-ui-dist at configure time for /docs (without
-#            it /docs is a plain page and the build still succeeds).
-#   runtime: the shared libraries only, a non-root user, HEALTHCHECK on /health.
-#
-#   docker build -t orderflow .
+#   scripts/package.sh && docker build -t orderflow .     (or scripts/image.sh)
 #   docker run --rm -p 8000:8000 \
 #       -e ORDERFLOW_DATABASE_URL=postgresql://orderflow:...@db/orderflow \
 #       -e ORDERFLOW_JWT_SECRET_FILE=/run/secrets/jwt_secret \
@@ -23,32 +18,24 @@
 # Secrets: the environment (ORDERFLOW_JWT_SECRET, ORDERFLOW_DATABASE_URL) or
 # files named by ORDERFLOW_JWT_SECRET_FILE / ORDERFLOW_DATABASE_URL_FILE
 # (Docker/Kubernetes secrets), read by deploy/docker/entrypoint.sh.
-# (Not buildable on the development machines: no Docker engine there.)
+#
+# The image installs the Debian package (scripts/package.sh -> dist/), so the
+# image and the .deb cannot drift: same binary, migrations (found at
+# /usr/share/orderflow/migrations without a variable), config and man pages.
+# scripts/image.sh builds it with buildah/podman from a local debootstrap base
+# tagged debian:12-slim, runs it against a PostgreSQL and checks /health, the
+# non-root user and the HEALTHCHECK.
 
-FROM debian:12 AS build
-WORKDIR /src
-COPY scripts/deps.sh scripts/deps.sh
-RUN scripts/deps.sh run \
- && apt-get install -y -qq --no-install-recommends npm ca-certificates \
- && rm -rf /var/lib/apt/lists/*
-COPY . .
-RUN cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release \
- && cmake --build build-release -j"$(nproc)" \
- && build-release/orderflow --version
-
-FROM debian:12-slim AS runtime
-RUN apt-get update \
- && apt-get install -y -qq --no-install-recommends \
-        libevent-2.1-7 libevent-pthreads-2.1-7 libjansson4 libpq5 libconfig9 libsodium23 \
-        libjwt0 libssl3 libsystemd0 ca-certificates curl \
- && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --home-dir /nonexistent --shell /usr/sbin/nologin orderflow
-COPY --from=build /src/build-release/orderflow /usr/local/bin/orderflow
-COPY migrations/ /usr/local/share/orderflow/migrations/
-COPY config/orderflow.cfg /etc/orderflow/orderflow.cfg
+FROM debian:12-slim
+ARG DEB=dist/orderflow_0.1.0-1_amd64.deb
+COPY ${DEB} /tmp/orderflow.deb
 COPY deploy/docker/entrypoint.sh /usr/local/bin/orderflow-entrypoint
+RUN apt-get update \
+ && apt-get install -y -qq --no-install-recommends /tmp/orderflow.deb curl ca-certificates \
+ && rm -rf /var/lib/apt/lists/* /tmp/orderflow.deb \
+ && orderflow --version
+# the package's system user (postinst: adduser --system orderflow)
 ENV ORDERFLOW_CONFIG=/etc/orderflow/orderflow.cfg \
-    ORDERFLOW_MIGRATIONS_DIR=/usr/local/share/orderflow/migrations \
     ORDERFLOW_LISTEN=0.0.0.0:8000
 USER orderflow:orderflow
 EXPOSE 8000

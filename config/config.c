@@ -53,81 +53,82 @@ struct cfg_key {
     const char   *def;       /* default as text ("1024", "true", "0660", lists
                               * comma-separated); NULL = zero / not set */
     const char   *env;       /* environment variable that overrides it, or NULL */
+    const char   *desc;      /* one line for orderflow.cfg(5) */
 };
 
 #define F(field) offsetof(struct of_cfg, field)
-#define KEY(g, n, kind, field, lo, hi, def)       { g, n, kind, F(field), 0, lo, hi, def, NULL }
-#define KEY_ENV(g, n, kind, field, lo, hi, def, env) { g, n, kind, F(field), 0, lo, hi, def, env }
-#define LIST(g, n, kind, field, count, def)       { g, n, kind, F(field), F(count), 0, 0, def, NULL }
-#define NLIST(g, n, field, count, lo, hi, def)    { g, n, K_INTLIST, F(field), F(count), lo, hi, def, NULL }
+#define KEY(g, n, kind, field, lo, hi, def, desc)       { g, n, kind, F(field), 0, lo, hi, def, NULL, desc }
+#define KEY_ENV(g, n, kind, field, lo, hi, def, env, desc) { g, n, kind, F(field), 0, lo, hi, def, env, desc }
+#define LIST(g, n, kind, field, count, def, desc)       { g, n, kind, F(field), F(count), 0, 0, def, NULL, desc }
+#define NLIST(g, n, field, count, lo, hi, def, desc)    { g, n, K_INTLIST, F(field), F(count), lo, hi, def, NULL, desc }
 
+/* One row per setting, each on one line. The last column is the one-line
+ * description orderflow.cfg(5) prints (`orderflow config-reference --man`). */
 static const struct cfg_key cfg_keys[] = {
-    KEY_ENV("server", "listen", K_LISTEN, server.listen, 0, 0, "127.0.0.1:8000", "ORDERFLOW_LISTEN"),
-    KEY_ENV("server", "workers", K_INT, server.workers, 0, OF_SB_MAX_WORKERS, "0", "ORDERFLOW_WORKERS"),
-    KEY("server", "backlog",             K_INT,   server.backlog, 1, 65535, "1024"),
-    KEY("server", "unix_mode",           K_MODE,  server.unix_mode, 0, 0777, "0660"),
-    KEY("server", "max_body_size",       K_SIZE,  server.max_body_size, 1, 1073741824, "1048576"),
-    KEY("server", "max_header_size",     K_SIZE,  server.max_header_size, 1024, 1048576, "8192"),
-    KEY("server", "header_timeout",      K_INT,   server.header_timeout, 1, 3600, "10"),
-    KEY("server", "timeout",             K_INT,   server.timeout, 1, 3600, "30"),
-    KEY("server", "keepalive_timeout",   K_INT,   server.keepalive_timeout, 0, 3600, "5"),
-    KEY("server", "worker_timeout",      K_INT,   server.worker_timeout, 2, 86400, "30"),
-    KEY("server", "graceful_timeout",    K_INT,   server.graceful_timeout, 1, 86400, "30"),
-    KEY("server", "max_requests",        K_LONG,  server.max_requests, 0, 1000000000000, "0"),
-    KEY("server", "max_requests_jitter", K_LONG,  server.max_requests_jitter, 0, 1000000000000, "0"),
-    KEY("server", "pidfile",             K_STR,   server.pidfile, 0, 0, NULL),
-    KEY("server", "user",                K_STR,   server.user, 0, 0, NULL),
-    KEY("server", "group",               K_STR,   server.group, 0, 0, NULL),
-    KEY("server", "log_file",            K_STR,   server.log_file, 0, 0, NULL),
-    KEY("server", "log_level",           K_LEVEL, server.log_level, 0, 0, "info"),
-    KEY("server", "access_log",          K_BOOL,  server.access_log, 0, 0, "true"),
-    LIST("server", "forwarded_allow_ips", K_CIDRLIST, server.forwarded_allow,
-         server.n_forwarded_allow, "127.0.0.1, ::1"),
+    KEY_ENV("server", "listen", K_LISTEN, server.listen, 0, 0, "127.0.0.1:8000", "ORDERFLOW_LISTEN", "Where to listen: \"host:port\", \"[v6addr]:port\" or \"unix:/path/to.sock\"; ignored when systemd passes a socket (LISTEN_FDS)."),
+    KEY_ENV("server", "workers", K_INT, server.workers, 0, OF_SB_MAX_WORKERS, "0", "ORDERFLOW_WORKERS", "Worker processes; 0 = one per CPU."),
+    KEY("server", "backlog",             K_INT,   server.backlog, 1, 65535, "1024", "listen(2) backlog."),
+    KEY("server", "unix_mode",           K_MODE,  server.unix_mode, 0, 0777, "0660", "Permissions of a unix listen socket, an octal string."),
+    KEY("server", "max_body_size",       K_SIZE,  server.max_body_size, 1, 1073741824, "1048576", "Largest request body in bytes; a larger one gets 413."),
+    KEY("server", "max_header_size",     K_SIZE,  server.max_header_size, 1024, 1048576, "8192", "Largest request line plus headers in bytes."),
+    KEY("server", "header_timeout",      K_INT,   server.header_timeout, 1, 3600, "10", "Seconds a client has to send the request headers."),
+    KEY("server", "timeout",             K_INT,   server.timeout, 1, 3600, "30", "Read/write timeout in seconds."),
+    KEY("server", "keepalive_timeout",   K_INT,   server.keepalive_timeout, 0, 3600, "5", "Seconds an idle keep-alive connection stays open; 0 = no keep-alive."),
+    KEY("server", "worker_timeout",      K_INT,   server.worker_timeout, 2, 86400, "30", "A worker whose heartbeat is older than this many seconds is killed and replaced."),
+    KEY("server", "graceful_timeout",    K_INT,   server.graceful_timeout, 1, 86400, "30", "Seconds in-flight requests get to finish on TERM or HUP before workers are killed."),
+    KEY("server", "max_requests",        K_LONG,  server.max_requests, 0, 1000000000000, "0", "Recycle a worker after this many requests; 0 = never."),
+    KEY("server", "max_requests_jitter", K_LONG,  server.max_requests_jitter, 0, 1000000000000, "0", "Each worker adds a random 0..max_requests_jitter to max_requests."),
+    KEY("server", "pidfile",             K_STR,   server.pidfile, 0, 0, NULL, "Write the master's pid here (\"\" = no pidfile); removed on exit."),
+    KEY("server", "user",                K_STR,   server.user, 0, 0, NULL, "When started as root: drop to this user after binding (\"\" = keep)."),
+    KEY("server", "group",               K_STR,   server.group, 0, 0, NULL, "Group to drop to (\"\" = the user's primary group)."),
+    KEY("server", "log_file",            K_STR,   server.log_file, 0, 0, NULL, "JSON log lines go here (\"\" or \"-\" = stderr); USR1 reopens it."),
+    KEY("server", "log_level",           K_LEVEL, server.log_level, 0, 0, "info", "debug, info, warn or error."),
+    KEY("server", "access_log",          K_BOOL,  server.access_log, 0, 0, "true", "One JSON log line per request."),
+    LIST("server", "forwarded_allow_ips", K_CIDRLIST, server.forwarded_allow, server.n_forwarded_allow, "127.0.0.1, ::1", "Peers (addresses or CIDRs) whose X-Forwarded-For and X-Forwarded-Proto are trusted."),
 
-    KEY_ENV("database", "url", K_STR, database.url, 0, 0, NULL, "ORDERFLOW_DATABASE_URL"),
-    KEY("database", "pool_size",           K_INT,  database.pool_size, 1, 1000, "4"),
-    KEY("database", "queue_timeout",       K_INT,  database.queue_timeout_ms, 1, 600000, "2000"),
-    KEY("database", "statement_timeout",   K_INT,  database.statement_timeout_ms, 0, 3600000, "5000"),
-    KEY("database", "connect_timeout",     K_INT,  database.connect_timeout, 1, 600, "5"),
-    KEY("database", "prepared_statements", K_BOOL, database.prepared_statements, 0, 0, "true"),
-    KEY("database", "replica_url",         K_STR,  database.replica_url, 0, 0, NULL),
-    KEY("database", "replica_max_lag",     K_DOUBLE, database.replica_max_lag, 0, 86400, "1.0"),
+    KEY_ENV("database", "url", K_STR, database.url, 0, 0, NULL, "ORDERFLOW_DATABASE_URL", "libpq connection string or URI (\"\" = not set); redacted whenever settings are printed."),
+    KEY("database", "pool_size",           K_INT,  database.pool_size, 1, 1000, "4", "Connections per worker."),
+    KEY("database", "queue_timeout",       K_INT,  database.queue_timeout_ms, 1, 600000, "2000", "Milliseconds a request waits for a free connection before a 503."),
+    KEY("database", "statement_timeout",   K_INT,  database.statement_timeout_ms, 0, 3600000, "5000", "Milliseconds a statement may run; 0 = no limit."),
+    KEY("database", "connect_timeout",     K_INT,  database.connect_timeout, 1, 600, "5", "Seconds to establish a connection."),
+    KEY("database", "prepared_statements", K_BOOL, database.prepared_statements, 0, 0, "true", "Named prepared statements; false behind PgBouncer < 1.21 in transaction mode."),
+    KEY("database", "replica_url",         K_STR,  database.replica_url, 0, 0, NULL, "Read replicas for public catalog reads (\"\" = every read goes to url); redacted when printed."),
+    KEY("database", "replica_max_lag",     K_DOUBLE, database.replica_max_lag, 0, 86400, "1.0", "Seconds of replay lag a replica may have and still serve reads."),
 
-    KEY("auth", "token_ttl",          K_INT,  auth.token_ttl, 60, 31536000, "3600"),
-    KEY("auth", "allow_registration", K_BOOL, auth.allow_registration, 0, 0, "true"),
-    KEY("auth", "hash_threads",       K_INT,  auth.hash_threads, 1, 64, "2"),
+    KEY("auth", "token_ttl",          K_INT,  auth.token_ttl, 60, 31536000, "3600", "Access token lifetime in seconds."),
+    KEY("auth", "allow_registration", K_BOOL, auth.allow_registration, 0, 0, "true", "Whether POST /api/v1/auth/register is open."),
+    KEY("auth", "hash_threads",       K_INT,  auth.hash_threads, 1, 64, "2", "Password-hashing threads per worker; each hash in flight uses 64 MiB."),
 
-    KEY("rate_limit", "login_per_minute",  K_INT, rate_limit.login_per_minute, 0, 1000000, "10"),
-    KEY("rate_limit", "writes_per_minute", K_INT, rate_limit.writes_per_minute, 0, 1000000, "600"),
+    KEY("rate_limit", "login_per_minute",  K_INT, rate_limit.login_per_minute, 0, 1000000, "10", "Login attempts per minute per client IP and per username; 0 = off."),
+    KEY("rate_limit", "writes_per_minute", K_INT, rate_limit.writes_per_minute, 0, 1000000, "600", "POST/PATCH/DELETE requests per minute per user; 0 = off."),
 
-    LIST("cors", "allow_origins", K_STRLIST, cors.allow_origins, cors.n_origins, NULL),
-    KEY("cors", "max_age",        K_INT,     cors.max_age, 0, 86400, "600"),
+    LIST("cors", "allow_origins", K_STRLIST, cors.allow_origins, cors.n_origins, NULL, "Origins allowed to call the API from a browser; \"*\" is refused."),
+    KEY("cors", "max_age",        K_INT,     cors.max_age, 0, 86400, "600", "Access-Control-Max-Age of preflight answers, seconds."),
 
-    LIST("metrics", "allow", K_CIDRLIST, metrics.allow, metrics.n_allow, "127.0.0.1/32, ::1/128"),
+    LIST("metrics", "allow", K_CIDRLIST, metrics.allow, metrics.n_allow, "127.0.0.1/32, ::1/128", "Peers (addresses or CIDRs) allowed to read /metrics."),
 
-    KEY("jobs", "enabled",        K_BOOL, jobs.enabled, 0, 0, "true"),
-    KEY("jobs", "concurrency",    K_INT,  jobs.concurrency, 1, 1024, "16"),
-    KEY("jobs", "lease",          K_INT,  jobs.lease, 5, 86400, "60"),
-    KEY("jobs", "retention_days", K_INT,  jobs.retention_days, 1, 3650, "7"),
+    KEY("jobs", "enabled",        K_BOOL, jobs.enabled, 0, 0, "true", "Run the jobs process (outbox: mail and webhooks) on this host."),
+    KEY("jobs", "concurrency",    K_INT,  jobs.concurrency, 1, 1024, "16", "Deliveries in flight at once."),
+    KEY("jobs", "lease",          K_INT,  jobs.lease, 5, 86400, "60", "Seconds a claimed delivery stays this process's before others retake it."),
+    KEY("jobs", "retention_days", K_INT,  jobs.retention_days, 1, 3650, "7", "Days succeeded deliveries and their events are kept."),
 
-    KEY("mail", "smtp_url", K_STR,  mail.smtp_url, 0, 0, NULL),
-    KEY("mail", "from",     K_STR,  mail.from, 0, 0, "orders@localhost"),
-    KEY("mail", "starttls", K_BOOL, mail.starttls, 0, 0, "false"),
+    KEY("mail", "smtp_url", K_STR,  mail.smtp_url, 0, 0, NULL, "smtp://host:port or smtps://host:port (\"\" = send no mail); login from ORDERFLOW_SMTP_USER and ORDERFLOW_SMTP_PASSWORD."),
+    KEY("mail", "from",     K_STR,  mail.from, 0, 0, "orders@localhost", "Sender address of outgoing mail."),
+    KEY("mail", "starttls", K_BOOL, mail.starttls, 0, 0, "false", "Upgrade smtp:// with STARTTLS (required when true)."),
 
-    KEY("webhooks", "timeout",         K_INT,  webhooks.timeout, 1, 300, "10"),
-    NLIST("webhooks", "retry_schedule", webhooks.retry_schedule, webhooks.n_retry_schedule,
-          1, 604800, "5, 300, 1800, 7200, 18000, 36000, 36000"),
-    KEY("webhooks", "allow_http",      K_BOOL, webhooks.allow_http, 0, 0, "false"),
-    KEY("webhooks", "allow_private",   K_BOOL, webhooks.allow_private, 0, 0, "false"),
+    KEY("webhooks", "timeout",         K_INT,  webhooks.timeout, 1, 300, "10", "Seconds one delivery attempt may take."),
+    NLIST("webhooks", "retry_schedule", webhooks.retry_schedule, webhooks.n_retry_schedule, 1, 604800, "5, 300, 1800, 7200, 18000, 36000, 36000", "Seconds before each retry (at most 32 entries); then the delivery is dead."),
+    KEY("webhooks", "allow_http",      K_BOOL, webhooks.allow_http, 0, 0, "false", "Accept http:// webhook URLs (default: https:// only)."),
+    KEY("webhooks", "allow_private",   K_BOOL, webhooks.allow_private, 0, 0, "false", "Deliver to loopback, private and link-local addresses (default: refused)."),
 
-    KEY("cache", "enabled",     K_BOOL, cache.enabled, 0, 0, "true"),
-    KEY("cache", "max_entries", K_INT,  cache.max_entries, 1, 10000000, "100000"),
-    KEY("cache", "ttl",         K_INT,  cache.ttl, 1, 86400, "60"),
+    KEY("cache", "enabled",     K_BOOL, cache.enabled, 0, 0, "true", "Per-worker cache of public product reads, invalidated through LISTEN/NOTIFY."),
+    KEY("cache", "max_entries", K_INT,  cache.max_entries, 1, 10000000, "100000", "Cache entries per worker."),
+    KEY("cache", "ttl",         K_INT,  cache.ttl, 1, 86400, "60", "Seconds a cache entry may live."),
 
-    KEY("tracing", "otlp_endpoint",     K_STR,    tracing.otlp_endpoint, 0, 0, NULL),
-    KEY("tracing", "sample_ratio",      K_DOUBLE, tracing.sample_ratio, 0, 1, "1.0"),
-    KEY("tracing", "service_name",      K_STR,    tracing.service_name, 0, 0, "orderflow"),
-    KEY("tracing", "slow_statement_ms", K_INT,    tracing.slow_statement_ms, 0, 3600000, "500"),
+    KEY("tracing", "otlp_endpoint",     K_STR,    tracing.otlp_endpoint, 0, 0, NULL, "OTLP/HTTP endpoint (spans go to ENDPOINT/v1/traces); \"\" = export nothing."),
+    KEY("tracing", "sample_ratio",      K_DOUBLE, tracing.sample_ratio, 0, 1, "1.0", "Share of new traces sampled; a caller's sampled flag is followed."),
+    KEY("tracing", "service_name",      K_STR,    tracing.service_name, 0, 0, "orderflow", "service.name of exported spans."),
+    KEY("tracing", "slow_statement_ms", K_INT,    tracing.slow_statement_ms, 0, 3600000, "500", "Log statements slower than this many milliseconds; 0 = off."),
 };
 
 static const char *const cfg_groups[] = { "server", "database", "auth", "rate_limit", "cors", "metrics",
@@ -794,6 +795,52 @@ cfg_free(struct of_cfg *cfg)
     }
     free(cfg->path);
     memset(cfg, 0, sizeof(*cfg));
+}
+
+/* ---- the table, for documentation ----------------------------------- */
+
+size_t
+cfg_key_count(void)
+{
+    return OF_ARRAY_LEN(cfg_keys);
+}
+
+static const char *
+cfg_kind_name(enum cfg_kind kind)
+{
+    switch (kind) {
+    case K_INT:
+    case K_LONG:
+    case K_SIZE:     return "integer";
+    case K_BOOL:     return "boolean";
+    case K_STR:      return "string";
+    case K_LISTEN:   return "listen address (string)";
+    case K_LEVEL:    return "log level (string)";
+    case K_MODE:     return "octal mode (string)";
+    case K_STRLIST:  return "list of strings";
+    case K_CIDRLIST: return "list of addresses or CIDRs (strings)";
+    case K_INTLIST:  return "list of integers";
+    case K_DOUBLE:   return "number";
+    }
+    return "?";
+}
+
+int
+cfg_key_describe(size_t i, struct cfg_key_info *out)
+{
+    if (i >= OF_ARRAY_LEN(cfg_keys))
+        return OF_ERR;
+    const struct cfg_key *k = &cfg_keys[i];
+    enum cfg_kind         kd = k->kind;
+    *out = (struct cfg_key_info){
+        .group = k->group, .name = k->name, .kind = cfg_kind_name(kd),
+        .ranged = kd == K_INT || kd == K_LONG || kd == K_SIZE || kd == K_DOUBLE || kd == K_INTLIST,
+        .list = kd == K_STRLIST || kd == K_CIDRLIST || kd == K_INTLIST,
+        .quoted = kd == K_STR || kd == K_LISTEN || kd == K_LEVEL || kd == K_MODE ||
+                  kd == K_STRLIST || kd == K_CIDRLIST,
+        .min = k->min, .max = k->max, .def = k->def, .env = k->env, .desc = k->desc,
+    };
+    return OF_OK;
 }
 
 /* ---- dump ------------------------------------------------------------- */

@@ -143,4 +143,23 @@ void cfg_dump(const struct of_cfg *cfg, FILE *out);
  * replaced by "REDACTED" (userinfo password and password= parameters). */
 void cfg_redact_url(const char *url, char *out, size_t cap);
 
+/* The key table, read-only, for generated documentation (orderflow.cfg(5),
+ * `orderflow config-reference`). Keys come in table order, grouped. */
+struct cfg_key_info {
+    const char *group;
+    const char *name;
+    const char *kind;      /* "integer", "boolean", "string", "list of strings", ... */
+    bool        ranged;    /* min..max apply (numbers, lists of numbers) */
+    bool        list;      /* default is comma-separated list items */
+    bool        quoted;    /* written as a string in the file */
+    int64_t     min, max;
+    const char *def;       /* default as text; NULL = not set / empty */
+    const char *env;       /* overriding environment variable, or NULL */
+    const char *desc;      /* one line */
+};
+
+size_t cfg_key_count(void);
+/* Fill out for key i (0 <= i < cfg_key_count()); OF_ERR past the end. */
+int    cfg_key_describe(size_t i, struct cfg_key_info *out);
+
 #endif

@@ -18,7 +18,9 @@
 #include "config/config.h"
 
 /* `migrate up [N] | down [N] | status`: migrations from
- * $ORDERFLOW_MIGRATIONS_DIR, else OF_SOURCE_DIR "/migrations". up: all
+ * $ORDERFLOW_MIGRATIONS_DIR, else the compiled-in OF_MIGRATIONS_DIR (an
+ * installed build: /usr/share/orderflow/migrations), else OF_SOURCE_DIR
+ * "/migrations". up: all
  * pending (or the next N); down: the last applied one (or the last N);
  * status: every known migration. Progress on stdout, errors on stderr. */
 int cli_migrate(const struct of_cfg *cfg, int argc, char **argv);
@@ -29,5 +31,10 @@ int cli_migrate(const struct of_cfg *cfg, int argc, char **argv);
  * statement. 0 created, 1 failure (invalid input, duplicate email,
  * database), 2 usage. */
 int cli_user(const struct of_cfg *cfg, int argc, char **argv);
+
+/* `config-reference [--man]` (hidden, for the build): every setting of
+ * config/'s key table, as tab-separated text or as the orderflow.cfg(5) man
+ * page in roff. Needs no settings; argv[0] is "config-reference". */
+int cli_config_reference(int argc, char **argv);
 
 #endif

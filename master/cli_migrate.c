@@ -1,7 +1,8 @@
 /*
  * cli_migrate.c -- `orderflow migrate up [N] | down [N] | status` (see cli.h).
  *
- * Owns the command's arguments, the choice of migrations directory and the
+ * Owns the command's arguments, the choice of migrations directory
+ * ($ORDERFLOW_MIGRATIONS_DIR, else OF_MIGRATIONS_DIR, else the source tree's) and the
  * exit code; store/migrate.c runs the migrations.
  */
 #include "master/cli.h"
@@ -17,13 +18,19 @@
 #define OF_SOURCE_DIR "."
 #endif
 
+/* An installed build (the Debian package) compiles its data directory in
+ * as OF_MIGRATIONS_DIR; a development build uses the source tree's. */
+#ifndef OF_MIGRATIONS_DIR
+#define OF_MIGRATIONS_DIR OF_SOURCE_DIR "/migrations"
+#endif
+
 static const char *
 cli_migrate_dir(void)
 {
     const char *d = getenv("ORDERFLOW_MIGRATIONS_DIR");
     if (d != NULL && d[0] != '\0')
         return d;
-    return OF_SOURCE_DIR "/migrations";
+    return OF_MIGRATIONS_DIR;
 }
 
 static int

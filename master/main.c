@@ -172,6 +172,8 @@ main(int argc, char **argv)
         return main_sub(cli_migrate, config, n, rest);
     if (strcmp(cmd, "user") == 0)
         return main_sub(cli_user, config, n, rest);
+    if (strcmp(cmd, "config-reference") == 0)   /* hidden: generates orderflow.cfg(5) */
+        return cli_config_reference(n, rest);
     if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "check-config") != 0) {
         fprintf(stderr, "orderflow: unknown command or option \"%s\"\n", cmd);
         main_usage(stderr);

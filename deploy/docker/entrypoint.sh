@@ -23,4 +23,4 @@ for var in ORDERFLOW_JWT_SECRET ORDERFLOW_DATABASE_URL; do
     unset "${var}_FILE"
 done
 
-exec /usr/local/bin/orderflow "$@"
+exec /usr/sbin/orderflow "$@"
