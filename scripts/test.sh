@@ -7,12 +7,14 @@
 #   3. ctest: cmocka unit tests, end-to-end tests against the real binary and
 #      a throwaway PostgreSQL (started and stopped by a ctest fixture), the
 #      chaos tests (label chaos), valgrind memcheck of a short scenario, and
-#      a 20 s run of each libFuzzer target (label fuzz)
+#      a 20 s run of each libFuzzer target (label fuzz), and the Debian
+#      package built, linted and installed into a debootstrap root (label
+#      packaging, about 3 minutes)
 #   4. the same unit and end-to-end tests again, built with ASan + UBSan
 #      (-DOF_SANITIZE=ON) into build-asan/: a sanitizer report in a test's
 #      output or in the server's log fails that test (tests/e2e/ofclient.py).
-#      Not valgrind (it cannot run an ASan binary) nor the fuzzers (already
-#      ASan+UBSan). OF_SKIP_ASAN=1 skips this step.
+#      Not valgrind (it cannot run an ASan binary), the fuzzers (already
+#      ASan+UBSan) nor packaging (it builds its own Release binary). OF_SKIP_ASAN=1 skips this step.
 # Extra arguments go to both ctest runs (e.g. -L unit, -R products).
 set -eu
 cd "$(dirname "$0")/.."
@@ -35,7 +37,7 @@ if [ "${OF_SKIP_ASAN:-0}" != 1 ]; then
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
     export LSAN_OPTIONS="suppressions=$root/tests/fuzz/lsan.supp:print_suppressions=0"
-    (cd "$ASAN_BUILD" && ctest --output-on-failure --timeout 900 -LE fuzz \
+    (cd "$ASAN_BUILD" && ctest --output-on-failure --timeout 900 -LE 'fuzz|packaging' \
         -E '^e2e\.test_valgrind$' "$@") || rc=$?
 fi
 exit "$rc"
