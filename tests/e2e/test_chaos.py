@@ -507,10 +507,10 @@ def test_disconnect_mid_request_returns_the_pool_connection(db_url, pg):
             pytest.fail("binary built without OF_TEST_ROUTES (scripts/test.sh builds with -DOF_TEST_ROUTES=ON)")
         for round_ in range(5):
             s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            held = sum(l.get("msg") == "test sleep_db: pg_sleep of 500 ms queued" for l in srv.log_lines())
             s.sendall(b"GET /__test/sleep_db?ms=500 HTTP/1.1\r\nHost: x\r\n\r\n")
-            wait_until(lambda: psql1(db_url, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                                             "current_database() AND wait_event = 'PgSleep'") != "0",
-                       "the pg_sleep to run")
+            wait_until(lambda: sum(l.get("msg") == "test sleep_db: pg_sleep of 500 ms queued"
+                                   for l in srv.log_lines()) > held, "the worker to send the pg_sleep")
             s.close()                    # gone while the statement runs
             # the one pool connection comes back: the next statement runs (queue_ms 5000
             # would answer 503 if the connection stayed lost)
