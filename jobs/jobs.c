@@ -166,8 +166,8 @@ jobs_pump(struct jobs *j)
     if (j->fanout_wanted && !j->fanning) {
         j->fanout_wanted = false;
         j->fanning = true;
-        outbox_fanout(j->pool, op_mem(), FANOUT_BATCH, j->cfg->mail.smtp_url != NULL, on_fanout,
-                      NULL);
+        struct of_mem *fm = op_mem();
+        outbox_fanout(j->pool, fm, FANOUT_BATCH, j->cfg->mail.smtp_url != NULL, on_fanout, fm);
     }
     int room = j->cfg->jobs.concurrency - j->inflight;
     if (j->claim_wanted && !j->claiming && room > 0) {
