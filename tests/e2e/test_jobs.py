@@ -301,14 +301,29 @@ def test_term_with_deliveries_in_flight_leaves_no_lease(new_db):
 
 def test_postgres_restart_mid_queue(private_pg):
     db = private_pg.create_db()
-    with Receiver(lambda n, h, b: (time.sleep(0.01), 200)[1]) as r:
+    with Receiver(lambda n, h, b: (time.sleep(0.05), 200)[1]) as r:
         add_webhook(db, r.url)
-        with jobs_server(db, extra="jobs: { lease = 5; };"):
-            ids = add_events(db, 50)
+        with jobs_server(db, extra="jobs: { lease = 5; concurrency = 2; };"):
+            ids = add_events(db, 60)
             wait_for(lambda: len(r.got) > 0, 30)
             private_pg.stop_server()
+            assert len(set(r.ids())) < len(ids)     # the queue was not drained yet
             time.sleep(1.0)
             private_pg.start_server()
             ids += add_events(db, 50)
             wait_for(lambda: set(ids) <= set(r.ids()), 120, "every event delivered")
             wait_for(lambda: all(row[1] == "succeeded" for row in delivery_rows(db)), 60)
+
+
+def test_hup_replaces_the_jobs_process(new_db):
+    db = new_db()
+    with Receiver() as r:
+        add_webhook(db, r.url)
+        with jobs_server(db) as s:
+            (old,) = wait_for(s.jobs_pids, 15, "an of-jobs process")
+            s.signal(signal.SIGHUP)
+            new = wait_for(lambda: [p for p in s.jobs_pids() if p != old] if old not in s.jobs_pids()
+                           else None, 30, "the old of-jobs replaced")
+            assert len(new) == 1
+            ids = add_events(db, 3)
+            wait_for(lambda: set(ids) <= set(r.ids()), 30, "delivery by the new jobs process")
