@@ -161,7 +161,8 @@ def dbname_of(url):
 def server_cfg(prepared):
     return ("database: { pool_size = %d; queue_timeout = 10000; statement_timeout = 5000; "
             "connect_timeout = 2; prepared_statements = %s; };\n"
-            "rate_limit: { login_per_minute = 0; writes_per_minute = 0; };"
+            "rate_limit: { login_per_minute = 0; writes_per_minute = 0; };\n"
+            "jobs: { enabled = false; };"   # connections counted here are the workers' pools
             % (POOL_SIZE, "true" if prepared else "false"))
 
 
