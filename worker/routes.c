@@ -56,7 +56,7 @@ static struct route table[] = {
     { HDL_PATCH,  "/api/v1/webhooks/{id}",      RT_ADMIN,  RT_WRITE, hdl_webhooks_patch,  0 },
     { HDL_DELETE, "/api/v1/webhooks/{id}",      RT_ADMIN,  RT_WRITE, hdl_webhooks_delete, 0 },
     { HDL_GET,    "/api/v1/webhooks/{id}/deliveries", RT_ADMIN, 0,   hdl_webhooks_deliveries, 0 },
-    { HDL_POST,   "/api/v1/webhooks/{id}/deliveries/{id}/retry", RT_ADMIN, RT_WRITE,
+    { HDL_POST,   "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry", RT_ADMIN, RT_WRITE,
       hdl_webhooks_retry, 0 },
 #ifdef OF_TEST_ROUTES
     { HDL_GET,    "/__test/slow",            RT_PUBLIC, 0,        test_slow,         0 },
