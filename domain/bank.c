@@ -213,6 +213,7 @@ bank_svc_transfer(struct bank_svc *s, struct of_mem *m, int64_t caller_id,
     x->m = m;
     x->caller_id = caller_id;
     x->in = *in;
+    event_meta_new(&x->in.ev, of_mem_alloc(m, OF_EVENT_ID_CAP), in->traceparent);
     x->v = v;
     x->render = render;
     x->done = done;

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "common/mem.h"
+#include "domain/event.h"
 #include "domain/idem.h"
 #include "domain/verr.h"
 
@@ -60,6 +61,8 @@ struct transfer_input {
     bool    has_from, has_to, has_amount;          /* present in the request */
     bool    bad_from, bad_to, bad_amount, bad;     /* wrong type (already reported) */
     int64_t from_account_id, to_account_id, amount;
+    const char *traceparent;     /* the request's, for the event; NULL: none */
+    struct event_meta ev;        /* set by the service: the transfer.created event */
 };
 
 /* Who asks: owner filter for reads (admins see everything). */
@@ -106,7 +109,8 @@ struct bank_repo_ops {
      * account is absent or not visible (owner_id 0: any). */
     void (*history)(void *self, struct of_mem *m, int64_t id, int64_t owner_id,
                     int64_t offset, int64_t limit, transfer_list_cb cb, void *arg);
-    /* The transfer statement. tx NULL: autocommit; else inside that open
+    /* The transfer statement, with its transfer.created event (in->ev) when
+     * it moves money. tx NULL: autocommit; else inside that open
      * transaction (never committed or rolled back here). rc is OF_OK with an
      * outcome (t set only for TRANSFER_DONE), or the database's failure. */
     void (*transfer)(void *self, struct of_mem *m, struct repo_tx *tx, int64_t caller_id,

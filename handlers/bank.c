@@ -227,6 +227,7 @@ hdl_transfers_create(struct hdl_req *r)
     in.has_amount = f != FIELD_ABSENT;
     in.bad_amount = f == FIELD_BAD;
     in.bad = in.bad_from || in.bad_to || in.bad_amount;
+    in.traceparent = r->traceparent;
     t->from_id = in.from_account_id;
     if (k->key != NULL)
         hdl_idem_fingerprint(r, body, k);

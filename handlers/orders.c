@@ -168,6 +168,7 @@ hdl_orders_create(struct hdl_req *r)
                         OF_K("notes"), OF_END);
         }
     }
+    in->traceparent = r->traceparent;
     hdl_idem_fingerprint(r, body, k);
     /* the service adds its own problems to v and answers 422 with all of them */
     order_svc_place(r->svc->orders, r->mem, in, r->who.user_id, k, &c->v,
@@ -272,7 +273,7 @@ hdl_orders_status(struct hdl_req *r)
         return;
     }
     order_svc_transition(r->svc->orders, r->mem, r->ids[0], c->to, r->who.user_id, is_admin(r),
-                         hdl_audit(r), transitioned, c);
+                         hdl_audit(r), r->traceparent, transitioned, c);
 }
 
 static void

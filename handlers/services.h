@@ -15,6 +15,7 @@ struct auth_svc;
 struct order_svc;
 struct bank_svc;
 struct audit_svc;
+struct webhook_svc;
 
 struct hdl_ops_probe {
     bool (*db_ready)(void *ctx);               /* this worker's pool can reach PostgreSQL */
@@ -40,6 +41,7 @@ struct hdl_services {
     struct order_svc     *orders;
     struct bank_svc      *bank;
     struct audit_svc     *audit;
+    struct webhook_svc   *webhooks;
     bool                  allow_registration;
     long                  token_ttl;
 };

@@ -18,7 +18,10 @@
  *        With b.balance_cents a correct transfer could fail the balance
  *        CHECK under load (reproduced with pgbench); lk holds the newest
  *        committed values and the locks, so computing from it is exact;
- *   t    records the transfer (gated on ok).
+ *   t    records the transfer (gated on ok);
+ *   e    writes its transfer.created event (domain/event.h; gated on t), the
+ *        data rendered as handlers/bank.c renders a transfer, and
+ *        pg_notify(EVENT_CHANNEL) so the jobs process wakes at COMMIT.
  * The final row says which check failed, if any. The balance CHECK
  * (>= 0), the amount CHECK (> 0) and the distinct-accounts CHECK back the
  * rules; the sum of balances changes by -amount + amount = 0.
@@ -31,6 +34,7 @@
 #include "store/repos.h"
 #include "store/idem_repo.h"
 #include "store/sql.h"
+#include "domain/event.h"
 #include "common/log.h"
 #include "common/of.h"
 
@@ -82,7 +86,7 @@ static const struct pool_stmt st_history = {
     "  ) u ORDER BY id DESC LIMIT $3 OFFSET $4) x ON true "
     "ORDER BY x.id DESC", 4, POOL_STMT_READ };
 
-/* $1 from, $2 to, $3 amount (cents), $4 caller.
+/* $1 from, $2 to, $3 amount (cents), $4 caller, $5 event id, $6 traceparent.
  * Columns: source is the caller's, destination exists, funds suffice,
  * then the transfer (NULL unless all three hold). */
 static const struct pool_stmt st_transfer = {
@@ -95,12 +99,20 @@ static const struct pool_stmt st_transfer = {
     "      + CASE WHEN b.id = $1 THEN -($3::bigint) ELSE $3::bigint END "
     "    FROM lk l WHERE b.id = l.id AND EXISTS (SELECT 1 FROM ok) RETURNING b.id), "
     "t AS (INSERT INTO transfers (from_account_id, to_account_id, amount_cents) "
-    "    SELECT $1, $2, $3 FROM ok RETURNING *) "
+    "    SELECT $1, $2, $3 FROM ok RETURNING *), "
+    "e AS (INSERT INTO events (id, type, payload, traceparent) "
+    "    SELECT $5, 'transfer.created', jsonb_build_object('id', $5::text, "
+    "      'type', 'transfer.created', 'timestamp', " SQL_TS("now()") ", "
+    "      'data', jsonb_build_object('id', t.id, 'from_account_id', t.from_account_id, "
+    "        'to_account_id', t.to_account_id, "
+    "        'amount', ((t.amount_cents)::numeric / 100)::numeric(20,2)::text, "
+    "        'created_at', " SQL_TS("t.created_at") ")), $6 FROM t "
+    "    RETURNING pg_notify('" EVENT_CHANNEL "', '')) "
     "SELECT EXISTS (SELECT 1 FROM lk WHERE id = $1 AND owner_id = $4), "
     "  EXISTS (SELECT 1 FROM lk WHERE id = $2), "
     "  COALESCE((SELECT balance_cents >= $3 FROM lk WHERE id = $1), false), "
-    "  " TCOLS("t.") ", (SELECT count(*) FROM mv) "
-    "FROM (SELECT 1) one LEFT JOIN t ON true", 4, 0 };
+    "  " TCOLS("t.") ", (SELECT count(*) FROM mv), (SELECT count(*) FROM e) "
+    "FROM (SELECT 1) one LEFT JOIN t ON true", 6, 0 };
 
 const struct pool_stmt *const store_bank_stmts[] = {
     &st_create, &st_get, &st_list_own, &st_list_all, &st_history, &st_transfer,
@@ -321,11 +333,13 @@ repo_transfer(void *self, struct of_mem *m, struct repo_tx *tx, int64_t caller_i
 {
     struct op *op = op_new(m, arg);
     op->xfer_cb = cb;
-    const char **p = of_mem_alloc(m, 4 * sizeof(*p));
+    const char **p = of_mem_alloc(m, 6 * sizeof(*p));
     p[0] = sql_i64_param(m, in->from_account_id);
     p[1] = sql_i64_param(m, in->to_account_id);
     p[2] = sql_i64_param(m, in->amount);
     p[3] = sql_i64_param(m, caller_id);
+    p[4] = in->ev.id;
+    p[5] = in->ev.traceparent;
     if (tx != NULL)
         pool_tx_query(store_tx(tx), &st_transfer, p, on_transfer_tx, op);
     else

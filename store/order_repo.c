@@ -11,11 +11,20 @@
  * audit row (admin) is written with it; the status seen under the lock comes
  * back for the 409 detail. Reads return one row per item (orders joined to
  * their items), grouped here; lists get their total in the same round trip.
+ *
+ * The outbox (domain/event.h): the create and transition statements also
+ * insert their event, its "data" built here in SQL exactly as
+ * handlers/orders.c renders the order (money as "39.98" from the cents,
+ * timestamps as SQL_TS), and pg_notify(EVENT_CHANNEL) in the same statement:
+ * the event exists if and only if the change committed, and the jobs process
+ * wakes at COMMIT. A failing create or transition writes none. The final
+ * SELECT reads the event CTE (count) so its RETURNING runs.
  */
 #include "store/repos.h"
 #include "store/idem_repo.h"
 #include "store/sql.h"
 #include "domain/order.h"
+#include "domain/event.h"
 #include "common/of.h"
 
 #include <stdio.h>
@@ -27,6 +36,26 @@
     o "notes, " o "created_by, " SQL_TS(o "created_at") ", " SQL_TS(o "updated_at")
 #define ICOLS "i.id, i.product_id, i.product_name, i.quantity, i.unit_price_cents"
 #define NOCOLS 14
+
+/* Money as the API sends it ("19.99") from a cents column; exact. */
+#define SQL_MONEY(c) "((" c ")::numeric / 100)::numeric(20,2)::text"
+/* An order as handlers/orders.c renders it: o an orders row (prefix),
+ * cname the customer's name, items a jsonb array expression. */
+#define ORDER_JSON(o, cname, items) "jsonb_build_object('id', " o "id, " \
+    "'customer_id', " o "customer_id, 'customer_name', " cname ", 'status', " o "status, " \
+    "'total', " SQL_MONEY(o "total_cents") ", 'notes', " o "notes, " \
+    "'created_by', " o "created_by, 'items', " items ", " \
+    "'created_at', " SQL_TS(o "created_at") ", 'updated_at', " SQL_TS(o "updated_at") ")"
+/* The items array over rows i of `from` (an items relation and filter). */
+#define ITEMS_JSON(from) "(SELECT COALESCE(jsonb_agg(jsonb_build_object('id', i.id, " \
+    "'product_id', i.product_id, 'product_name', i.product_name, 'quantity', i.quantity, " \
+    "'unit_price', " SQL_MONEY("i.unit_price_cents") ") ORDER BY i.id), '[]'::jsonb) FROM " from ")"
+/* The event row: $id the event id, $tp the traceparent, data a jsonb expression. */
+#define EVENT_INSERT(id, type, data, tp, from) \
+    "e AS (INSERT INTO events (id, type, payload, traceparent) SELECT " id ", '" type "', " \
+    "jsonb_build_object('id', " id "::text, 'type', '" type "', " \
+    "'timestamp', " SQL_TS("now()") ", 'data', " data "), " tp " FROM " from " " \
+    "RETURNING pg_notify('" EVENT_CHANNEL "', '')) "
 
 static const struct pool_stmt st_refs = {
     "order_refs",
@@ -43,9 +72,12 @@ static const struct pool_stmt st_insert = {
     "i AS (INSERT INTO order_items (order_id, product_id, product_name, quantity, unit_price_cents) "
     "  SELECT o.id, p.id, p.name, x.qty, x.price FROM o "
     "  CROSS JOIN unnest($5::bigint[], $6::int[], $7::bigint[]) WITH ORDINALITY AS x(pid, qty, price, ord) "
-    "  JOIN products p ON p.id = x.pid ORDER BY x.ord RETURNING *) "
-    "SELECT " OCOLS("o.", "c.name") ", " ICOLS " FROM o JOIN customers c ON c.id = o.customer_id "
-    "LEFT JOIN i ON true ORDER BY i.id", 7, 0 };
+    "  JOIN products p ON p.id = x.pid ORDER BY x.ord RETURNING *), "
+    EVENT_INSERT("$8", "order.created", ORDER_JSON("o.", "c.name", ITEMS_JSON("i")), "$9",
+                 "o JOIN customers c ON c.id = o.customer_id")
+    "SELECT " OCOLS("o.", "c.name") ", " ICOLS ", (SELECT count(*) FROM e) "
+    "FROM o JOIN customers c ON c.id = o.customer_id "
+    "LEFT JOIN i ON true ORDER BY i.id", 9, 0 };
 
 static const struct pool_stmt st_get = {
     "order_get",
@@ -81,10 +113,15 @@ static const struct pool_stmt st_transition = {
     "a AS (INSERT INTO audit_log (actor_id, action, entity, entity_id, request_id, details) "
     "  SELECT $5, 'transition', 'order', u.id, $6, "
     "         jsonb_build_object('from', cur.status, 'to', u.status) "
-    "  FROM u CROSS JOIN cur WHERE $5::bigint IS NOT NULL) "
-    "SELECT cur.status, " OCOLS("u.", "c.name") ", " ICOLS " FROM cur "
+    "  FROM u CROSS JOIN cur WHERE $5::bigint IS NOT NULL), "
+    EVENT_INSERT("$7", "order.status_changed",
+                 "jsonb_build_object('order', " ORDER_JSON("u.", "uc.name",
+                     ITEMS_JSON("order_items i WHERE i.order_id = u.id")) ", "
+                 "'from', cur.status, 'to', u.status)", "$8",
+                 "u CROSS JOIN cur JOIN customers uc ON uc.id = u.customer_id")
+    "SELECT cur.status, " OCOLS("u.", "c.name") ", " ICOLS ", (SELECT count(*) FROM e) FROM cur "
     "LEFT JOIN u ON true LEFT JOIN customers c ON c.id = u.customer_id "
-    "LEFT JOIN order_items i ON i.order_id = u.id ORDER BY i.id", 6, 0 };
+    "LEFT JOIN order_items i ON i.order_id = u.id ORDER BY i.id", 8, 0 };
 
 static const struct pool_stmt st_delete = {
     "order_delete",
@@ -276,7 +313,7 @@ repo_insert(void *self, struct repo_tx *tx, struct of_mem *m, const struct order
     OF_UNUSED(self);
     struct op *op = op_new(m, arg);
     op->cb = cb;
-    const char **p = of_mem_alloc(m, 7 * sizeof(*p));
+    const char **p = of_mem_alloc(m, 9 * sizeof(*p));
     p[0] = sql_i64_param(m, o->customer_id);
     p[1] = sql_i64_param(m, o->total);
     p[2] = o->notes;
@@ -284,6 +321,8 @@ repo_insert(void *self, struct repo_tx *tx, struct of_mem *m, const struct order
     p[4] = i64_array(m, o->product_ids, o->n);
     p[5] = i64_array(m, o->quantities, o->n);
     p[6] = i64_array(m, o->unit_prices, o->n);
+    p[7] = o->ev.id;
+    p[8] = o->ev.traceparent;
     pool_tx_query(store_tx(tx), &st_insert, p, on_order_tx, op);
 }
 
@@ -396,13 +435,15 @@ repo_transition(void *self, struct of_mem *m, const struct order_transition *t,
     }
     from[k++] = '}';
     from[k] = '\0';
-    const char **p = of_mem_alloc(m, 6 * sizeof(*p));
+    const char **p = of_mem_alloc(m, 8 * sizeof(*p));
     p[0] = sql_i64_param(m, t->id);
     p[1] = t->viewer > 0 ? sql_i64_param(m, t->viewer) : NULL;
     p[2] = rules_status_name(t->to);
     p[3] = from;
     p[4] = t->audit != NULL ? sql_i64_param(m, t->audit->actor_id) : NULL;
     p[5] = t->audit != NULL ? t->audit->request_id : NULL;
+    p[6] = t->ev.id;
+    p[7] = t->ev.traceparent;
     pool_query(self, m, &st_transition, p, on_transition, op);
 }
 

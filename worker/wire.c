@@ -17,6 +17,7 @@
 #include "domain/order.h"
 #include "domain/bank.h"
 #include "domain/audit.h"
+#include "domain/webhook.h"
 #include "store/idem_repo.h"
 #include "common/log.h"
 #include "common/of.h"
@@ -95,6 +96,7 @@ wire_statements(size_t *n)
         { store_idem_stmts, &store_idem_nstmts },
         { store_bank_stmts, &store_bank_nstmts },
         { store_audit_stmts, &store_audit_nstmts },
+        { store_webhook_stmts, &store_webhook_nstmts },
         { test_stmts, &test_nstmts },
     };
     size_t k = 0;
@@ -198,7 +200,8 @@ wire_services(struct worker *w)
         return OF_ERR;
     s->bank = bank_svc_create(store_bank_repo(w->pool), store_idem_repo(w->pool));
     s->audit = audit_svc_create(store_audit_repo(w->pool));
-    if (s->bank == NULL || s->audit == NULL)
+    s->webhooks = webhook_svc_create(store_webhook_repo(w->pool), w->cfg->webhooks.allow_http);
+    if (s->bank == NULL || s->audit == NULL || s->webhooks == NULL)
         return OF_ERR;
     idem_purge_arm(w);
     if (s->auth == NULL || s->products == NULL || s->customers == NULL)

@@ -204,6 +204,10 @@ f_transfer(void *self, struct of_mem *m, struct repo_tx *rtx, int64_t caller_id,
 {
     (void)self; (void)m;
     repo_calls++;
+    /* the service names the transfer.created event the statement writes */
+    assert_non_null(in->ev.id);
+    assert_int_equal(strlen(in->ev.id), OF_EVENT_ID_LEN);
+    assert_memory_equal(in->ev.id, "evt_", 4);
     struct later *l = later_new(arg);
     l->xfer_cb = cb;
     struct bank_account *src = acc_find(in->from_account_id);
