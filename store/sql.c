@@ -2,6 +2,7 @@
  * sql.c -- see sql.h.
  */
 #include "store/sql.h"
+#include "domain/page.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -101,4 +102,38 @@ const char *
 sql_i64_param(struct of_mem *m, int64_t v)
 {
     return of_mem_printf(m, "%lld", (long long)v);
+}
+
+const char *
+sql_like_contains(struct of_mem *m, const char *s)
+{
+    size_t len = strlen(s);
+    char  *out = of_mem_alloc(m, 2 * len + 3);
+    size_t o = 0;
+
+    out[o++] = '%';
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '%' || s[i] == '_' || s[i] == '\\')
+            out[o++] = '\\';
+        out[o++] = s[i];
+    }
+    out[o++] = '%';
+    out[o] = '\0';
+    return out;
+}
+
+int
+sql_page_params(struct of_mem *m, const struct page_req *pg, bool id_sort, const char **out)
+{
+    int n = 0;
+    if (!pg->after) {
+        out[n++] = sql_i64_param(m, pg->limit);
+        out[n++] = sql_i64_param(m, pg->offset);
+        return n;
+    }
+    if (!id_sort)
+        out[n++] = pg->after_key != NULL ? pg->after_key : "";
+    out[n++] = sql_i64_param(m, pg->after_id);
+    out[n++] = sql_i64_param(m, pg->limit);
+    return n;
 }

@@ -44,6 +44,16 @@ void *sql_one_row(struct of_mem *m, const struct pool_res *r, size_t item_size, 
 /* sql_rc(), and OF_NOTFOUND for a statement that succeeded on no row. */
 int sql_rc_found(const struct pool_res *r);
 
+/* A LIKE pattern matching text that contains s literally: '%', '_' and
+ * '\\' escaped (the default escape character), wrapped in '%'. */
+const char *sql_like_contains(struct of_mem *m, const char *s);
+
+/* The page parameters of a list statement (domain/page.h) into out, in the
+ * order the statements take them: keyset after a row -- id, limit (id_sort)
+ * or key, id, limit; otherwise limit, offset. Returns how many. */
+struct page_req;
+int sql_page_params(struct of_mem *m, const struct page_req *pg, bool id_sort, const char **out);
+
 /* Format an int64 as text into the arena, for a statement parameter. */
 const char *sql_i64_param(struct of_mem *m, int64_t v);
 
