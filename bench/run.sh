@@ -550,7 +550,7 @@ NW=$(echo "$WORKERS" | wc -w)
     row '`GET /api/v1/products/{id}` (random of 10,000)' product_get \
         'pgbench -M prepared: `product_get`' product_get_ref 0.6
     row '`GET /api/v1/products?page=N&page_size=20`' product_list \
-        'pgbench -M prepared: best SQL (keyed page + product_counts)' product_list_ref 0.9
+        'pgbench -M prepared: best SQL (keyset id range + product_counts)' product_list_ref 0.9
     row '`POST /api/v1/orders` (2 items, new Idempotency-Key)' order_create \
         'pgbench -M prepared: same statements + round trips' order_create_ref 0.6
     row '`POST /api/v1/transfers` (100 accounts, new Idempotency-Key)' transfer \
