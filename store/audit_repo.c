@@ -18,9 +18,10 @@
  * parameters first, then limit, offset -- or, keyset, after id, limit),
  * newest first. */
 #define APAGE(nm, w, nf, p1, p2) { nm, \
-    "SELECT " ACOLS("a.") ", t.n FROM (SELECT count(*) AS n FROM audit_log WHERE " w ") t " \
+    "SELECT " ACOLS("a.") ", t.n FROM (SELECT CASE WHEN " p2 "::bigint >= 0 THEN " \
+    "  (SELECT count(*) FROM audit_log WHERE " w ") END AS n) t " \
     "LEFT JOIN LATERAL (SELECT * FROM audit_log WHERE " w " ORDER BY id DESC " \
-    "  LIMIT " p1 " OFFSET " p2 ") a ON true ORDER BY a.id DESC", nf + 2, POOL_STMT_READ }
+    "  LIMIT " p1 " OFFSET greatest(" p2 ", 0)) a ON true ORDER BY a.id DESC", nf + 2, POOL_STMT_READ }
 #define AAFTER(nm, w, nf, p1, p2) { nm, \
     "SELECT " ACOLS("") ", 0 FROM audit_log WHERE " w " AND id < " p1 "::bigint " \
     "ORDER BY id DESC LIMIT " p2, nf + 2, POOL_STMT_READ }
@@ -97,7 +98,7 @@ repo_list(void *self, struct of_mem *m, const struct audit_filter *f, audit_list
         p[n++] = f->entity;
     if (f->actor_id > 0)
         p[n++] = sql_i64_param(m, f->actor_id);
-    sql_page_params(m, &f->pg, true, p + n);
+    sql_page_params(m, &f->pg, SQL_PAGE_ID_SORT | SQL_PAGE_GATED_COUNT, p + n);
     pool_query(self, m, f->pg.after ? &st_after[combo] : &st_page[combo], p, on_list, op);
 }
 

@@ -240,7 +240,7 @@ repo_list(void *self, struct of_mem *m, int64_t owner_id, const struct page_req 
     int         n = 0;
     if (owner_id > 0)
         p[n++] = sql_i64_param(m, owner_id);
-    sql_page_params(m, pg, true, p + n);
+    sql_page_params(m, pg, SQL_PAGE_ID_SORT, p + n);
     const struct pool_stmt *st = owner_id > 0 ? (pg->after ? &st_after_own : &st_list_own)
                                               : (pg->after ? &st_after_all : &st_list_all);
     pool_query(self, m, st, p, on_list, op);
@@ -281,7 +281,7 @@ repo_history(void *self, struct of_mem *m, int64_t id, int64_t owner_id,
     struct op *op = op_new(m, arg);
     op->hist_cb = cb;
     const char *p[4] = { sql_i64_param(m, id), owner_param(m, owner_id) };
-    sql_page_params(m, pg, true, p + 2);
+    sql_page_params(m, pg, SQL_PAGE_ID_SORT, p + 2);
     pool_query(self, m, pg->after ? &st_history_after : &st_history, p, on_history, op);
 }
 

@@ -27,11 +27,14 @@ static const struct pool_stmt st_get = {
  * product_repo.c). Totals without q come from customer_counts (kept by
  * triggers, migrations/0004); q (name or email, literal, case-insensitive;
  * emails are stored lower-cased) is served by the trigram indexes behind an
- * OFFSET 0 fence.
+ * OFFSET 0 fence when they can narrow q (sql_trgm_useful); a shorter q uses
+ * combinations 8-11 (as 4-7, with strpos() on the raw text, which no index
+ * matches: the sort order's index, filtered, stops at the page).
  */
 #define CPAGE(nm, w, cnt, nf, p1, p2, inner, outer) { nm, \
-    "SELECT " CCOLS("c.") ", t.n FROM (SELECT " cnt " AS n) t LEFT JOIN LATERAL (SELECT * FROM " \
-    w " ORDER BY " inner " LIMIT " p1 " OFFSET " p2 ") c ON true ORDER BY " outer, \
+    "SELECT " CCOLS("c.") ", t.n FROM (SELECT CASE WHEN " p2 "::bigint >= 0 THEN " cnt " END AS n) t " \
+    "LEFT JOIN LATERAL (SELECT * FROM " w " ORDER BY " inner " LIMIT " p1 \
+    " OFFSET greatest(" p2 ", 0)) c ON true ORDER BY " outer, \
     nf + 2, POOL_STMT_READ }
 #define CAFTER_ID(nm, w, nf, p1, p2, op, inner) { nm, \
     "SELECT " CCOLS("") ", 0 FROM " w " AND id " op " " p1 "::bigint ORDER BY " inner \
@@ -51,7 +54,10 @@ static const struct pool_stmt st_get = {
     CAFTER_NAME("customer_after_name" tag, w, nf, p1, p2, p3, ">", "name, id"), \
     CAFTER_NAME("customer_after_name_desc" tag, w, nf, p1, p2, p3, "<", "name DESC, id DESC") }
 
-#define CCOMBOS 8
+/* q: through the trigram indexes (CQ), or for a q they cannot narrow (CQ2) */
+#define CQ(n)  "(lower(name) LIKE lower(" n ") OR email LIKE lower(" n "))"
+#define CQ2(n) "(strpos(lower(name), lower(" n ")) > 0 OR strpos(email, lower(" n ")) > 0)"
+#define CCOMBOS 12
 #define CW0 "customers WHERE true"
 #define CN0 "(SELECT coalesce(sum(n), 0) FROM customer_counts)"
 #define CW1 "customers WHERE tier = $1"
@@ -60,14 +66,23 @@ static const struct pool_stmt st_get = {
 #define CN2 "(SELECT coalesce(sum(n), 0) FROM customer_counts WHERE is_active = $1)"
 #define CW3 "customers WHERE tier = $1 AND is_active = $2"
 #define CN3 "(SELECT coalesce(sum(n), 0) FROM customer_counts WHERE tier = $1 AND is_active = $2)"
-#define CW4 "(SELECT * FROM customers WHERE (lower(name) LIKE lower($1) OR email LIKE lower($1)) OFFSET 0) s WHERE true"
-#define CN4 "(SELECT count(*) FROM customers WHERE (lower(name) LIKE lower($1) OR email LIKE lower($1)))"
-#define CW5 "(SELECT * FROM customers WHERE tier = $1 AND (lower(name) LIKE lower($2) OR email LIKE lower($2)) OFFSET 0) s WHERE true"
-#define CN5 "(SELECT count(*) FROM customers WHERE tier = $1 AND (lower(name) LIKE lower($2) OR email LIKE lower($2)))"
-#define CW6 "(SELECT * FROM customers WHERE is_active = $1 AND (lower(name) LIKE lower($2) OR email LIKE lower($2)) OFFSET 0) s WHERE true"
-#define CN6 "(SELECT count(*) FROM customers WHERE is_active = $1 AND (lower(name) LIKE lower($2) OR email LIKE lower($2)))"
-#define CW7 "(SELECT * FROM customers WHERE tier = $1 AND is_active = $2 AND (lower(name) LIKE lower($3) OR email LIKE lower($3)) OFFSET 0) s WHERE true"
-#define CN7 "(SELECT count(*) FROM customers WHERE tier = $1 AND is_active = $2 AND (lower(name) LIKE lower($3) OR email LIKE lower($3)))"
+#define CW4 "(SELECT * FROM customers WHERE " CQ("$1") " OFFSET 0) s WHERE true"
+#define CN4 "(SELECT count(*) FROM customers WHERE " CQ("$1") ")"
+#define CW5 "(SELECT * FROM customers WHERE tier = $1 AND " CQ("$2") " OFFSET 0) s WHERE true"
+#define CN5 "(SELECT count(*) FROM customers WHERE tier = $1 AND " CQ("$2") ")"
+#define CW6 "(SELECT * FROM customers WHERE is_active = $1 AND " CQ("$2") " OFFSET 0) s WHERE true"
+#define CN6 "(SELECT count(*) FROM customers WHERE is_active = $1 AND " CQ("$2") ")"
+#define CW7 "(SELECT * FROM customers WHERE tier = $1 AND is_active = $2 AND " CQ("$3") \
+            " OFFSET 0) s WHERE true"
+#define CN7 "(SELECT count(*) FROM customers WHERE tier = $1 AND is_active = $2 AND " CQ("$3") ")"
+#define CW8 "customers WHERE " CQ2("$1")
+#define CN8 "(SELECT count(*) FROM " CW8 ")"
+#define CW9 "customers WHERE tier = $1 AND " CQ2("$2")
+#define CN9 "(SELECT count(*) FROM " CW9 ")"
+#define CW10 "customers WHERE is_active = $1 AND " CQ2("$2")
+#define CN10 "(SELECT count(*) FROM " CW10 ")"
+#define CW11 "customers WHERE tier = $1 AND is_active = $2 AND " CQ2("$3")
+#define CN11 "(SELECT count(*) FROM " CW11 ")"
 static const struct pool_stmt st_page[CCOMBOS][CSORT_COUNT] = {
     CPAGES("", CW0, CN0, 0, "$1", "$2"),
     CPAGES("_t", CW1, CN1, 1, "$2", "$3"),
@@ -77,6 +92,10 @@ static const struct pool_stmt st_page[CCOMBOS][CSORT_COUNT] = {
     CPAGES("_tq", CW5, CN5, 2, "$3", "$4"),
     CPAGES("_aq", CW6, CN6, 2, "$3", "$4"),
     CPAGES("_taq", CW7, CN7, 3, "$4", "$5"),
+    CPAGES("_q2", CW8, CN8, 1, "$2", "$3"),
+    CPAGES("_tq2", CW9, CN9, 2, "$3", "$4"),
+    CPAGES("_aq2", CW10, CN10, 2, "$3", "$4"),
+    CPAGES("_taq2", CW11, CN11, 3, "$4", "$5"),
 };
 static const struct pool_stmt st_after[CCOMBOS][CSORT_COUNT] = {
     CAFTERS("", CW0, 0, "$1", "$2", "$3"),
@@ -87,6 +106,10 @@ static const struct pool_stmt st_after[CCOMBOS][CSORT_COUNT] = {
     CAFTERS("_tq", CW5, 2, "$3", "$4", "$5"),
     CAFTERS("_aq", CW6, 2, "$3", "$4", "$5"),
     CAFTERS("_taq", CW7, 3, "$4", "$5", "$6"),
+    CAFTERS("_q2", CW8, 1, "$2", "$3", "$4"),
+    CAFTERS("_tq2", CW9, 2, "$3", "$4", "$5"),
+    CAFTERS("_aq2", CW10, 2, "$3", "$4", "$5"),
+    CAFTERS("_taq2", CW11, 3, "$4", "$5", "$6"),
 };
 
 static const struct pool_stmt st_create = {
@@ -122,8 +145,10 @@ const struct pool_stmt *const store_customer_stmts[] = {
     &st_get, &st_create, &st_update, &st_remove,
     CROW(st_page, 0), CROW(st_page, 1), CROW(st_page, 2), CROW(st_page, 3),
     CROW(st_page, 4), CROW(st_page, 5), CROW(st_page, 6), CROW(st_page, 7),
+    CROW(st_page, 8), CROW(st_page, 9), CROW(st_page, 10), CROW(st_page, 11),
     CROW(st_after, 0), CROW(st_after, 1), CROW(st_after, 2), CROW(st_after, 3),
     CROW(st_after, 4), CROW(st_after, 5), CROW(st_after, 6), CROW(st_after, 7),
+    CROW(st_after, 8), CROW(st_after, 9), CROW(st_after, 10), CROW(st_after, 11),
 };
 const size_t store_customer_nstmts = OF_ARRAY_LEN(store_customer_stmts);
 
@@ -214,14 +239,17 @@ repo_list(void *self, struct of_mem *m, const struct customer_filter *f,
     int         n = 0;
     unsigned    combo = (f->tier >= 0 ? 1u : 0u) | (f->is_active >= 0 ? 2u : 0u)
                         | (f->q != NULL ? 4u : 0u);
+    if (f->q != NULL && !sql_trgm_useful(f->q))
+        combo += 4;                       /* 4..7 -> 8..11: no trigram fence */
 
     if (f->tier >= 0)
         p[n++] = rules_tier_name((enum rules_tier)f->tier);
     if (f->is_active >= 0)
         p[n++] = f->is_active ? "true" : "false";
     if (f->q != NULL)
-        p[n++] = sql_like_contains(m, f->q);
-    n += sql_page_params(m, &f->pg, f->sort == CSORT_ID || f->sort == CSORT_ID_DESC, p + n);
+        p[n++] = combo >= 8 ? f->q : sql_like_contains(m, f->q);
+    unsigned    pf = SQL_PAGE_GATED_COUNT | (f->sort == CSORT_ID || f->sort == CSORT_ID_DESC ? SQL_PAGE_ID_SORT : 0u);
+    n += sql_page_params(m, &f->pg, pf, p + n);
     const struct pool_stmt *st = f->pg.after ? &st_after[combo][f->sort] : &st_page[combo][f->sort];
     pool_query(self, m, st, p, on_list, op);
 }

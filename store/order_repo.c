@@ -62,10 +62,11 @@ static const struct pool_stmt st_get = {
  */
 #define OPAGE(nm, w, nf, p1, p2, inner, outer) { nm, \
     "SELECT " OCOLS("p.", "p.customer_name") ", " ICOLS ", t.n " \
-    "FROM (SELECT count(*) AS n FROM orders o WHERE " w ") t " \
+    "FROM (SELECT CASE WHEN " p2 "::bigint >= 0 THEN " \
+    "  (SELECT count(*) FROM orders o WHERE " w ") END AS n) t " \
     "LEFT JOIN LATERAL (SELECT o.*, c.name AS customer_name FROM orders o " \
     "  JOIN customers c ON c.id = o.customer_id WHERE " w \
-    "  ORDER BY " inner " LIMIT " p1 " OFFSET " p2 ") p ON true " \
+    "  ORDER BY " inner " LIMIT " p1 " OFFSET greatest(" p2 ", 0)) p ON true " \
     "LEFT JOIN order_items i ON i.order_id = p.id ORDER BY " outer ", i.id", nf + 2, POOL_STMT_READ }
 /* keyset: after cond (id sorts: id p1, limit p2; others key p1, id p2, limit p3) */
 #define OAFTER(nm, w, cond, lim, np, inner, outer) { nm, \
@@ -411,7 +412,8 @@ repo_list(void *self, struct of_mem *m, const struct order_filter *f, order_list
         p[n++] = rules_status_name((enum rules_status)f->status);
     if (f->customer_id != 0)
         p[n++] = sql_i64_param(m, f->customer_id);
-    n += sql_page_params(m, &f->pg, f->sort == OSORT_ID || f->sort == OSORT_ID_DESC, p + n);
+    unsigned    pf = SQL_PAGE_GATED_COUNT | (f->sort == OSORT_ID || f->sort == OSORT_ID_DESC ? SQL_PAGE_ID_SORT : 0u);
+    n += sql_page_params(m, &f->pg, pf, p + n);
     const struct pool_stmt *st = f->pg.after ? &st_after[combo][f->sort] : &st_page[combo][f->sort];
     pool_query(self, m, st, p, on_list, op);
 }

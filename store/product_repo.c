@@ -24,21 +24,31 @@ static const struct pool_stmt st_get = {
  * The total of offset paging is exact and cheap: product_counts (kept by
  * triggers, migrations/0004) without q; with q, a count over the trigram
  * index. A q search reads its matches through that index behind an OFFSET 0
- * fence, so no plan walks the whole table in sort order looking for them.
+ * fence, so no plan walks the whole table in sort order looking for them --
+ * when the index can narrow q (sql_trgm_useful); a shorter q (1-2
+ * characters, usually common) uses combinations 4 and 5 (q, in_stock + q)
+ * with strpos() on the raw text, which no trigram index matches: the sort
+ * order's index, filtered, stops at the page instead of the planner reading
+ * the whole GIN index (it has no trigram to look up).
  * Keyset pages ("after") continue strictly after (sort key, id).
  */
 #define PW_0 "products WHERE true"
 #define PW_1 "products WHERE in_stock = $1"
 #define PW_2 "(SELECT * FROM products WHERE lower(name) LIKE lower($1) OFFSET 0) s WHERE true"
 #define PW_3 "(SELECT * FROM products WHERE in_stock = $1 AND lower(name) LIKE lower($2) OFFSET 0) s WHERE true"
+#define PW_4 "products WHERE strpos(lower(name), lower($1)) > 0"
+#define PW_5 "products WHERE in_stock = $1 AND strpos(lower(name), lower($2)) > 0"
+#define PN_4 "(SELECT count(*) FROM " PW_4 ")"
+#define PN_5 "(SELECT count(*) FROM " PW_5 ")"
 #define PN_0 "(SELECT coalesce(sum(n), 0) FROM product_counts)"
 #define PN_1 "(SELECT coalesce(sum(n), 0) FROM product_counts WHERE in_stock = $1)"
 #define PN_2 "(SELECT count(*) FROM products WHERE lower(name) LIKE lower($1))"
 #define PN_3 "(SELECT count(*) FROM products WHERE in_stock = $1 AND lower(name) LIKE lower($2))"
 
 #define PPAGE(nm, w, cnt, nf, p1, p2, inner, outer) { nm, \
-    "SELECT " PCOLS("p.") ", t.n FROM (SELECT " cnt " AS n) t LEFT JOIN LATERAL (SELECT * FROM " \
-    w " ORDER BY " inner " LIMIT " p1 " OFFSET " p2 ") p ON true ORDER BY " outer, \
+    "SELECT " PCOLS("p.") ", t.n FROM (SELECT CASE WHEN " p2 "::bigint >= 0 THEN " cnt " END AS n) t " \
+    "LEFT JOIN LATERAL (SELECT * FROM " w " ORDER BY " inner " LIMIT " p1 \
+    " OFFSET greatest(" p2 ", 0)) p ON true ORDER BY " outer, \
     nf + 2, POOL_STMT_READ }
 /* id sorts: after id p1, limit p2; others: after (key p1, id p2), limit p3 */
 #define PAFTER_ID(nm, w, nf, p1, p2, op, inner) { nm, \
@@ -68,18 +78,22 @@ static const struct pool_stmt st_get = {
     PAFTER_KEY("product_after_price_desc" tag, w, nf, p1, p2, p3, "price_cents", "bigint", "<", \
                "price_cents DESC, id DESC") }
 
-#define PCOMBOS 4
+#define PCOMBOS 6
 static const struct pool_stmt st_page[PCOMBOS][PSORT_COUNT] = {
     PPAGES("", PW_0, PN_0, 0, "$1", "$2"),
     PPAGES("_s", PW_1, PN_1, 1, "$2", "$3"),
     PPAGES("_q", PW_2, PN_2, 1, "$2", "$3"),
     PPAGES("_sq", PW_3, PN_3, 2, "$3", "$4"),
+    PPAGES("_q2", PW_4, PN_4, 1, "$2", "$3"),
+    PPAGES("_sq2", PW_5, PN_5, 2, "$3", "$4"),
 };
 static const struct pool_stmt st_after[PCOMBOS][PSORT_COUNT] = {
     PAFTERS("", PW_0, 0, "$1", "$2", "$3"),
     PAFTERS("_s", PW_1, 1, "$2", "$3", "$4"),
     PAFTERS("_q", PW_2, 1, "$2", "$3", "$4"),
     PAFTERS("_sq", PW_3, 2, "$3", "$4", "$5"),
+    PAFTERS("_q2", PW_4, 1, "$2", "$3", "$4"),
+    PAFTERS("_sq2", PW_5, 2, "$3", "$4", "$5"),
 };
 
 #define AUDIT_INSERT(action, details) \
@@ -115,7 +129,9 @@ static const struct pool_stmt st_delete = {
 const struct pool_stmt *const store_product_stmts[] = {
     &st_get, &st_create, &st_update, &st_delete,
     PROW(st_page, 0), PROW(st_page, 1), PROW(st_page, 2), PROW(st_page, 3),
+    PROW(st_page, 4), PROW(st_page, 5),
     PROW(st_after, 0), PROW(st_after, 1), PROW(st_after, 2), PROW(st_after, 3),
+    PROW(st_after, 4), PROW(st_after, 5),
 };
 const size_t store_product_nstmts = OF_ARRAY_LEN(store_product_stmts);
 
@@ -190,12 +206,15 @@ repo_list(void *self, struct of_mem *m, const struct product_filter *f, product_
     const char *p[5];
     int         n = 0;
     unsigned    combo = (f->in_stock >= 0 ? 1u : 0u) | (f->q != NULL ? 2u : 0u);
+    if (f->q != NULL && !sql_trgm_useful(f->q))
+        combo += 2;                       /* 2 -> 4, 3 -> 5: no trigram fence */
 
     if (f->in_stock >= 0)
         p[n++] = f->in_stock ? "true" : "false";
     if (f->q != NULL)
-        p[n++] = sql_like_contains(m, f->q);
-    n += sql_page_params(m, &f->pg, f->sort == PSORT_ID || f->sort == PSORT_ID_DESC, p + n);
+        p[n++] = combo >= 4 ? f->q : sql_like_contains(m, f->q);
+    unsigned    pf = SQL_PAGE_GATED_COUNT | (f->sort == PSORT_ID || f->sort == PSORT_ID_DESC ? SQL_PAGE_ID_SORT : 0u);
+    n += sql_page_params(m, &f->pg, pf, p + n);
     const struct pool_stmt *st = f->pg.after ? &st_after[combo][f->sort] : &st_page[combo][f->sort];
     pool_query(self, m, st, p, on_list, op);
 }

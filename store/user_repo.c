@@ -144,7 +144,7 @@ repo_list(void *self, struct of_mem *m, const struct page_req *pg, user_list_cb 
     struct op *op = op_new(m, arg);
     op->list_cb = cb;
     const char *p[2];
-    sql_page_params(m, pg, true, p);
+    sql_page_params(m, pg, SQL_PAGE_ID_SORT, p);
     pool_query(self, m, pg->after ? &st_list_after : &st_list, p, on_list, op);
 }
 

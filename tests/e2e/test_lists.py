@@ -229,7 +229,8 @@ def test_customers_cursor_walk(srv, admin, db_url):
                      "SELECT 'Cust ' || (i % 9), 'c' || i || '@Ex.io', "
                      "(ARRAY['free','pro','enterprise'])[1 + i % 3], i % 5 <> 0 FROM generate_series(1, 40) i")
     for q in ({}, {"sort": "name"}, {"sort": "-name", "tier": "pro"}, {"q": "EX.IO", "is_active": "true"},
-              {"q": "cust 3"}, {"sort": "-id", "is_active": "false"}):
+              {"q": "cust 3"}, {"q": "C1", "sort": "name"}, {"q": "@", "tier": "free"},
+              {"sort": "-id", "is_active": "false"}):
         path = "/api/v1/customers"
         assert ids(walk(srv, path, q, token=admin, limit=6)) == ids(offset_all(srv, path, q, token=admin)), q
     total = ok(get(srv, "/api/v1/customers", {"tier": "pro", "is_active": "true"}, token=admin))["total"]
