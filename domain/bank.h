@@ -29,6 +29,7 @@
 
 #include "common/mem.h"
 #include "domain/event.h"
+#include "domain/page.h"
 #include "domain/idem.h"
 #include "domain/verr.h"
 
@@ -103,12 +104,12 @@ struct bank_repo_ops {
     /* owner_id 0: any owner. OF_NOTFOUND when absent or not visible. */
     void (*get)(void *self, struct of_mem *m, int64_t id, int64_t owner_id,
                 bank_account_cb cb, void *arg);
-    void (*list)(void *self, struct of_mem *m, int64_t owner_id, int64_t offset, int64_t limit,
+    void (*list)(void *self, struct of_mem *m, int64_t owner_id, const struct page_req *pg,
                  bank_account_list_cb cb, void *arg);
     /* Transfers in and out of account id, newest first; OF_NOTFOUND when the
      * account is absent or not visible (owner_id 0: any). */
     void (*history)(void *self, struct of_mem *m, int64_t id, int64_t owner_id,
-                    int64_t offset, int64_t limit, transfer_list_cb cb, void *arg);
+                    const struct page_req *pg, transfer_list_cb cb, void *arg);
     /* The transfer statement, with its transfer.created event (in->ev) when
      * it moves money. tx NULL: autocommit; else inside that open
      * transaction (never committed or rolled back here). rc is OF_OK with an
@@ -144,9 +145,9 @@ void bank_svc_open(struct bank_svc *s, struct of_mem *m, int64_t owner_id,
 void bank_svc_get(struct bank_svc *s, struct of_mem *m, const struct bank_viewer *who,
                   int64_t id, bank_account_cb cb, void *arg);
 void bank_svc_list(struct bank_svc *s, struct of_mem *m, const struct bank_viewer *who,
-                   int64_t offset, int64_t limit, bank_account_list_cb cb, void *arg);
+                   const struct page_req *pg, bank_account_list_cb cb, void *arg);
 void bank_svc_history(struct bank_svc *s, struct of_mem *m, const struct bank_viewer *who,
-                      int64_t id, int64_t offset, int64_t limit, transfer_list_cb cb, void *arg);
+                      int64_t id, const struct page_req *pg, transfer_list_cb cb, void *arg);
 
 /* A transfer, idempotent when key->key is set. The outcome goes through
  * render(arg, rc, transfer, &body) exactly once, then done(arg, answer):

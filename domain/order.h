@@ -122,7 +122,7 @@ struct order_filter {
     int             status;       /* -1 any, else enum rules_status */
     int64_t         customer_id;  /* 0 any */
     enum order_sort sort;
-    int64_t         offset, limit;
+    struct page_req pg;
 };
 
 struct order_list {

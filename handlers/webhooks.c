@@ -70,14 +70,18 @@ listed(int rc, const struct webhook_list *l, void *arg)
 {
     struct hdl_call *c = arg;
     hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), webhook_json,
-                   c->page, c->page_size, l ? l->total : 0);
+                   c->pg.page, c->pg.page_size, l ? l->total : 0);
 }
 
-/* page/page_size into c; false (422 sent) on problems */
+/* page/page_size into c->pg; false (422 sent) on problems. Webhook lists
+ * page by offset only for now: limit/cursor is refused with a 422. */
 static bool
 paging(struct hdl_call *c)
 {
-    hdl_paging(c->r, &c->v, &c->page, &c->page_size);
+    hdl_paging(c->r, &c->v, &c->pg);
+    if (c->pg.by_cursor && !of_verrs_any(&c->v))
+        of_verr_add(&c->v, OF_VE_VALUE, "Cursor paging is not available for webhooks yet",
+                    OF_K("query"), OF_K(c->pg.cursor != NULL ? "cursor" : "limit"), OF_END);
     if (!of_verrs_any(&c->v))
         return true;
     hdl_reply_verrs(c->r, &c->v);
@@ -90,8 +94,8 @@ hdl_webhooks_list(struct hdl_req *r)
     struct hdl_call *c = hdl_call_new(r);
     if (!paging(c))
         return;
-    webhook_svc_list(r->svc->webhooks, r->mem, rules_page_offset(c->page, c->page_size),
-                     c->page_size, listed, c);
+    webhook_svc_list(r->svc->webhooks, r->mem, rules_page_offset(c->pg.page, c->pg.page_size),
+                     c->pg.page_size, listed, c);
 }
 
 static void
@@ -103,7 +107,7 @@ deliveries_listed(int rc, const struct webhook_delivery_list *l, void *arg)
         return;
     }
     hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), delivery_json,
-                   c->page, c->page_size, l ? l->total : 0);
+                   c->pg.page, c->pg.page_size, l ? l->total : 0);
 }
 
 void
@@ -113,7 +117,7 @@ hdl_webhooks_deliveries(struct hdl_req *r)
     if (!paging(c))
         return;
     webhook_svc_deliveries(r->svc->webhooks, r->mem, r->ids[0],
-                           rules_page_offset(c->page, c->page_size), c->page_size,
+                           rules_page_offset(c->pg.page, c->pg.page_size), c->pg.page_size,
                            deliveries_listed, c);
 }
 

@@ -61,6 +61,15 @@ static const struct pool_stmt st_list_own = {
     "LEFT JOIN LATERAL (SELECT * FROM bank_accounts WHERE owner_id = $1 ORDER BY id "
     "  LIMIT $2 OFFSET $3) a ON true ORDER BY a.id", 3, POOL_STMT_READ };
 
+/* keyset pages (by id): $1 owner, $2 after id, $3 limit / $1 after id, $2 limit */
+static const struct pool_stmt st_after_own = {
+    "bank_after_own",
+    "SELECT " BCOLS("") ", 0 FROM bank_accounts WHERE owner_id = $1 AND id > $2 "
+    "ORDER BY id LIMIT $3", 3, POOL_STMT_READ };
+static const struct pool_stmt st_after_all = {
+    "bank_after_all",
+    "SELECT " BCOLS("") ", 0 FROM bank_accounts WHERE id > $1 ORDER BY id LIMIT $2", 2, POOL_STMT_READ };
+
 /* $1 limit, $2 offset */
 static const struct pool_stmt st_list_all = {
     "bank_list_all",
@@ -84,6 +93,21 @@ static const struct pool_stmt st_history = {
     "    (SELECT * FROM transfers WHERE to_account_id = a.id ORDER BY id DESC "
     "       LIMIT $3::bigint + $4::bigint)"
     "  ) u ORDER BY id DESC LIMIT $3 OFFSET $4) x ON true "
+    "ORDER BY x.id DESC", 4, POOL_STMT_READ };
+
+/* Keyset: $1 account, $2 owner (NULL any), $3 after id, $4 limit; columns
+ * as st_history's (the total is not counted). */
+static const struct pool_stmt st_history_after = {
+    "bank_history_after",
+    "SELECT a.id, 0, " TCOLS("x.") " "
+    "FROM (SELECT id FROM bank_accounts WHERE id = $1 AND ($2::bigint IS NULL OR owner_id = $2)) a "
+    "LEFT JOIN LATERAL (SELECT * FROM ("
+    "    (SELECT * FROM transfers WHERE from_account_id = a.id AND id < $3 ORDER BY id DESC "
+    "       LIMIT $4) "
+    "    UNION ALL "
+    "    (SELECT * FROM transfers WHERE to_account_id = a.id AND id < $3 ORDER BY id DESC "
+    "       LIMIT $4)"
+    "  ) u ORDER BY id DESC LIMIT $4) x ON true "
     "ORDER BY x.id DESC", 4, POOL_STMT_READ };
 
 /* $1 from, $2 to, $3 amount (cents), $4 caller, $5 event id, $6 traceparent.
@@ -116,6 +140,7 @@ static const struct pool_stmt st_transfer = {
 
 const struct pool_stmt *const store_bank_stmts[] = {
     &st_create, &st_get, &st_list_own, &st_list_all, &st_history, &st_transfer,
+    &st_after_own, &st_after_all, &st_history_after,
 };
 const size_t store_bank_nstmts = OF_ARRAY_LEN(store_bank_stmts);
 
@@ -218,19 +243,19 @@ on_list(const struct pool_res *res, void *arg)
 }
 
 static void
-repo_list(void *self, struct of_mem *m, int64_t owner_id, int64_t offset, int64_t limit,
+repo_list(void *self, struct of_mem *m, int64_t owner_id, const struct page_req *pg,
           bank_account_list_cb cb, void *arg)
 {
     struct op *op = op_new(m, arg);
     op->list_cb = cb;
-    if (owner_id > 0) {
-        const char *p[] = { sql_i64_param(m, owner_id), sql_i64_param(m, limit),
-                            sql_i64_param(m, offset) };
-        pool_query(self, m, &st_list_own, p, on_list, op);
-        return;
-    }
-    const char *p[] = { sql_i64_param(m, limit), sql_i64_param(m, offset) };
-    pool_query(self, m, &st_list_all, p, on_list, op);
+    const char *p[3];
+    int         n = 0;
+    if (owner_id > 0)
+        p[n++] = sql_i64_param(m, owner_id);
+    sql_page_params(m, pg, SQL_PAGE_ID_SORT, p + n);
+    const struct pool_stmt *st = owner_id > 0 ? (pg->after ? &st_after_own : &st_list_own)
+                                              : (pg->after ? &st_after_all : &st_list_all);
+    pool_query(self, m, st, p, on_list, op);
 }
 
 /* ---- history ---- */
@@ -262,14 +287,14 @@ on_history(const struct pool_res *res, void *arg)
 }
 
 static void
-repo_history(void *self, struct of_mem *m, int64_t id, int64_t owner_id, int64_t offset,
-             int64_t limit, transfer_list_cb cb, void *arg)
+repo_history(void *self, struct of_mem *m, int64_t id, int64_t owner_id,
+             const struct page_req *pg, transfer_list_cb cb, void *arg)
 {
     struct op *op = op_new(m, arg);
     op->hist_cb = cb;
-    const char *p[] = { sql_i64_param(m, id), owner_param(m, owner_id),
-                        sql_i64_param(m, limit), sql_i64_param(m, offset) };
-    pool_query(self, m, &st_history, p, on_history, op);
+    const char *p[4] = { sql_i64_param(m, id), owner_param(m, owner_id) };
+    sql_page_params(m, pg, SQL_PAGE_ID_SORT, p + 2);
+    pool_query(self, m, pg->after ? &st_history_after : &st_history, p, on_history, op);
 }
 
 /* ---- transfer ---- */

@@ -19,6 +19,7 @@
 #include "domain/audit.h"
 #include "domain/webhook.h"
 #include "store/idem_repo.h"
+#include "handlers/list.h"
 #include "common/log.h"
 #include "common/of.h"
 
@@ -81,7 +82,7 @@ limit_login_user(void *ctx, const char *username, int *retry_after)
 
 /* ---- statements ---- */
 
-static const struct pool_stmt *all_stmts[256];
+static const struct pool_stmt *all_stmts[512];
 static const struct pool_stmt *const test_stmts[] = { &pool_stmt_test_sleep };
 static const size_t test_nstmts = OF_ARRAY_LEN(test_stmts);
 
@@ -189,6 +190,7 @@ wire_services(struct worker *w)
     s->limits.ctx = w;
     s->allow_registration = w->cfg->auth.allow_registration;
     s->token_ttl = w->cfg->auth.token_ttl;
+    hdl_list_init_key(w->cfg->auth.jwt_secret, w->cfg->auth.jwt_secret_len);
 
     struct pw_hasher    ph = { hash_adapter, verify_adapter, w->hasher };
     struct token_issuer ti = { issue_adapter, (void *)w->cfg };

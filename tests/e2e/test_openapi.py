@@ -368,6 +368,13 @@ def test_real_answers_match_the_document(doc, dbserver):
     out = c.check("POST", "/api/v1/products", req("POST", "/api/v1/products",
                                                   body={"name": "OA Gone", "price": 2, "in_stock": False},
                                                   token=admin)).json()
+    # cursor paging: the other documented shape, a next page, a bad cursor (422)
+    nxt = c.check("GET", "/api/v1/products", req("GET", "/api/v1/products?limit=1")).json()["next_cursor"]
+    assert nxt is not None
+    last = c.check("GET", "/api/v1/products", req("GET", f"/api/v1/products?limit=1&cursor={nxt}")).json()
+    assert last["next_cursor"] is None and len(last["items"]) == 1
+    c.check("GET", "/api/v1/products", req("GET", f"/api/v1/products?cursor={nxt}&sort=name"))
+    c.check("GET", "/api/v1/products", req("GET", "/api/v1/products?page=2&limit=5"))
 
     cust = c.check("POST", "/api/v1/customers", req("POST", "/api/v1/customers",
                                                     body={"name": "Ada", "email": "ada@example.com"},
@@ -397,6 +404,7 @@ def test_real_answers_match_the_document(doc, dbserver):
     c.check("POST", "/api/v1/orders", req("POST", "/api/v1/orders", token=user,
                                           body={"customer_id": cust["id"], "items": []}))
     c.check("GET", "/api/v1/orders", req("GET", "/api/v1/orders", token=user))
+    c.check("GET", "/api/v1/orders", req("GET", "/api/v1/orders?limit=5&sort=total", token=user))
     c.check("GET", "/api/v1/orders/{id}", req("GET", f"/api/v1/orders/{o['id']}", token=user))
     c.check("GET", "/api/v1/orders/{id}", req("GET", "/api/v1/orders/999999", token=user))
     c.check("PATCH", "/api/v1/orders/{id}/status", req("PATCH", f"/api/v1/orders/{o['id']}/status",

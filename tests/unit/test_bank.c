@@ -141,7 +141,7 @@ f_get(void *self, struct of_mem *m, int64_t id, int64_t owner_id, bank_account_c
 }
 
 static void
-f_list(void *self, struct of_mem *m, int64_t owner_id, int64_t offset, int64_t limit,
+f_list(void *self, struct of_mem *m, int64_t owner_id, const struct page_req *pg,
        bank_account_list_cb cb, void *arg)
 {
     (void)self;
@@ -153,7 +153,7 @@ f_list(void *self, struct of_mem *m, int64_t owner_id, int64_t offset, int64_t l
     for (size_t i = 0; i < naccounts; i++) {
         if (owner_id != 0 && accounts[i].owner_id != owner_id)
             continue;
-        if (seen >= offset && (int64_t)l->al.n < limit)
+        if (seen >= pg->offset && (int64_t)l->al.n < pg->limit)
             items[l->al.n++] = accounts[i];
         seen++;
     }
@@ -163,7 +163,7 @@ f_list(void *self, struct of_mem *m, int64_t owner_id, int64_t offset, int64_t l
 }
 
 static void
-f_history(void *self, struct of_mem *m, int64_t id, int64_t owner_id, int64_t offset, int64_t limit,
+f_history(void *self, struct of_mem *m, int64_t id, int64_t owner_id, const struct page_req *pg,
           transfer_list_cb cb, void *arg)
 {
     (void)self;
@@ -181,7 +181,7 @@ f_history(void *self, struct of_mem *m, int64_t id, int64_t owner_id, int64_t of
     for (size_t i = ntransfers; i-- > 0;) {
         if (transfers[i].from_account_id != id && transfers[i].to_account_id != id)
             continue;
-        if (seen >= offset && (int64_t)l->tl.n < limit)
+        if (seen >= pg->offset && (int64_t)l->tl.n < pg->limit)
             items[l->tl.n++] = transfers[i];
         seen++;
     }
