@@ -209,6 +209,10 @@ arb_child(struct arbiter *a, int slot, long max_requests, pid_t master, bool job
         _exit(3);
 #endif
     if (jobs) {
+        /* The jobs process serves no HTTP: it must not hold the listening
+         * socket, or connections queued on it are reset when it exits last. */
+        if (a->listen_fd >= 0)
+            close(a->listen_fd);
         struct jobs_args ja = { .cfg = a->cfg, .sb = a->sb, .slot = slot, .generation = a->gen };
         jobs_run(&ja);
     }
