@@ -20,6 +20,17 @@
 #define OF_SB_N_METHODS   8      /* GET POST PUT PATCH DELETE HEAD OPTIONS other */
 #define OF_SB_N_BUCKETS   12     /* latency histogram upper bounds, last is +Inf */
 
+#define OF_SB_MAX_STMTS   128    /* statement ids: the worker's table order */
+
+/* Database time and tracing, per worker (additive to the route counters). */
+struct of_sb_db {
+    _Atomic uint64_t wait_hist[OF_SB_N_BUCKETS];   /* pool wait, of_sb_bucket_bounds */
+    _Atomic uint64_t wait_sum_us;
+    _Atomic uint64_t stmt_count[OF_SB_MAX_STMTS];  /* round trips per statement id */
+    _Atomic uint64_t stmt_sum_us[OF_SB_MAX_STMTS]; /* their time on the connection */
+    _Atomic uint64_t spans_exported, spans_dropped;
+};
+
 enum of_sb_state { OF_SB_FREE = 0, OF_SB_BOOTING, OF_SB_READY, OF_SB_STOPPING };
 
 struct of_sb_route {
@@ -38,6 +49,7 @@ struct of_sb_slot {
     _Atomic int      db_ok;           /* 1 if the worker's pool reached PostgreSQL */
     _Atomic int      conns;           /* open client connections */
     struct of_sb_route routes[OF_SB_MAX_ROUTES];
+    struct of_sb_db    db;
 };
 
 /* Token buckets for rate limits, shared by all workers. A bucket is found by
@@ -63,6 +75,7 @@ struct of_scoreboard {
     _Atomic uint32_t retire_seq;
     /* Counters of workers that have exited, so totals do not go backwards. */
     struct of_sb_route retired[OF_SB_MAX_ROUTES];
+    struct of_sb_db    retired_db;
     struct of_sb_slot slots[OF_SB_MAX_WORKERS];
     struct of_sb_bucket rl[OF_SB_RL_SLOTS];
 };
@@ -79,6 +92,9 @@ int  of_sb_status_index(int status);
 int  of_sb_method_index(const char *method);
 /* Record one finished request in the worker's slot. */
 void of_sb_record(struct of_sb_slot *slot, int route_id, int method_idx, int status, uint64_t dur_us);
+/* A wait for a free connection; one statement's round trip (id < OF_SB_MAX_STMTS). */
+void of_sb_db_wait(struct of_sb_slot *slot, uint64_t wait_us);
+void of_sb_db_stmt(struct of_sb_slot *slot, int stmt_id, uint64_t dur_us);
 /* Fold a dead worker's counters into sb->retired and clear its slot. */
 void of_sb_retire(struct of_scoreboard *sb, int slot);
 

@@ -9,6 +9,7 @@
 #include "worker/jwt.h"
 #include "worker/ratelimit.h"
 #include "worker/metrics.h"
+#include "worker/trace.h"
 #include "store/repos.h"
 #include "store/testq.h"
 #include "domain/auth_svc.h"
@@ -21,8 +22,10 @@
 #include "common/log.h"
 #include "common/of.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- adapters ---- */
 
@@ -110,6 +113,8 @@ pool *
 wire_pool_create(struct event_base *base, const struct of_cfg *cfg)
 {
     const struct cfg_database *d = &cfg->database;
+    static char app_name[32];     /* PostgreSQL sees which worker: pg_stat_activity */
+    snprintf(app_name, sizeof(app_name), "orderflow/%ld", (long)getpid());
     struct pool_opts o = {
         .url = d->url,
         .size = d->pool_size,
@@ -117,6 +122,7 @@ wire_pool_create(struct event_base *base, const struct of_cfg *cfg)
         .statement_timeout_ms = d->statement_timeout_ms,
         .connect_timeout_s = d->connect_timeout,
         .prepared_statements = d->prepared_statements,
+        .application_name = app_name,
     };
     size_t n;
     const struct pool_stmt *const *st = wire_statements(&n);
@@ -187,6 +193,13 @@ wire_services(struct worker *w)
     s->limits.ctx = w;
     s->allow_registration = w->cfg->auth.allow_registration;
     s->token_ttl = w->cfg->auth.token_ttl;
+
+    size_t nst;
+    const struct pool_stmt *const *st = wire_statements(&nst);
+    if (trace_init(w->base, &w->cfg->tracing, w->slot, st, nst) != OF_OK)
+        return OF_ERR;
+    pool_set_observer(w->pool, trace_pool_observer());
+    metrics_statements(st, nst);
 
     struct pw_hasher    ph = { hash_adapter, verify_adapter, w->hasher };
     struct token_issuer ti = { issue_adapter, (void *)w->cfg };
