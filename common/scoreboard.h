@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/cache.h"
+
 #define OF_SB_MAX_WORKERS 256
 #define OF_SB_MAX_ROUTES  64
 #define OF_SB_N_STATUS    20     /* see of_sb_status_index() */
@@ -37,6 +39,8 @@ struct of_sb_slot {
     _Atomic int      pool_open, pool_busy, pool_idle, pool_waiting;
     _Atomic int      db_ok;           /* 1 if the worker's pool reached PostgreSQL */
     _Atomic int      conns;           /* open client connections */
+    struct cache_stats cache;         /* the product cache's hits, misses, ... */
+    _Atomic int      cache_listen_up; /* 1 while its LISTEN connection is up */
     struct of_sb_route routes[OF_SB_MAX_ROUTES];
 };
 

@@ -15,6 +15,7 @@ struct auth_svc;
 struct order_svc;
 struct bank_svc;
 struct audit_svc;
+struct cache;
 
 struct hdl_ops_probe {
     bool (*db_ready)(void *ctx);               /* this worker's pool can reach PostgreSQL */
@@ -40,6 +41,7 @@ struct hdl_services {
     struct order_svc     *orders;
     struct bank_svc      *bank;
     struct audit_svc     *audit;
+    struct cache         *product_cache;   /* NULL: no cache (cache.enabled = false) */
     bool                  allow_registration;
     long                  token_ttl;
 };

@@ -32,6 +32,8 @@ struct sums {
     struct route_sum routes[OF_SB_MAX_ROUTES];
     int64_t          pool_open, pool_busy, pool_idle, pool_waiting;
     int              workers;
+    uint64_t         cache_hits, cache_misses, cache_evictions, cache_invalidations;
+    int              cache_listen_up;
 };
 
 /* A growing text buffer; on allocation failure it stops growing and
@@ -86,6 +88,16 @@ add_route(struct route_sum *to, struct of_sb_route *from)
 }
 
 static void
+add_cache(struct sums *s, struct of_sb_slot *slot)
+{
+    s->cache_hits += atomic_load_explicit(&slot->cache.hits, memory_order_relaxed);
+    s->cache_misses += atomic_load_explicit(&slot->cache.misses, memory_order_relaxed);
+    s->cache_evictions += atomic_load_explicit(&slot->cache.evictions, memory_order_relaxed);
+    s->cache_invalidations += atomic_load_explicit(&slot->cache.invalidations, memory_order_relaxed);
+    s->cache_listen_up += atomic_load_explicit(&slot->cache_listen_up, memory_order_relaxed);
+}
+
+static void
 collect_once(struct of_scoreboard *sb, size_t nroutes, struct sums *s)
 {
     for (int i = 0; i < OF_SB_MAX_WORKERS; i++) {
@@ -101,6 +113,7 @@ collect_once(struct of_scoreboard *sb, size_t nroutes, struct sums *s)
         s->pool_busy += atomic_load_explicit(&slot->pool_busy, memory_order_relaxed);
         s->pool_idle += atomic_load_explicit(&slot->pool_idle, memory_order_relaxed);
         s->pool_waiting += atomic_load_explicit(&slot->pool_waiting, memory_order_relaxed);
+        add_cache(s, slot);
     }
     for (size_t r = 0; r <= nroutes; r++)
         add_route(&s->routes[r], &sb->retired[r]);
@@ -267,6 +280,30 @@ print_process(struct tbuf *b, struct of_scoreboard *sb, const struct sums *s)
 }
 
 static void
+print_cache(struct tbuf *b, const struct sums *s)
+{
+    tb_printf(b,
+              "# HELP orderflow_cache_requests_total Product reads looked up in the workers' caches, by result.\n"
+              "# TYPE orderflow_cache_requests_total counter\n"
+              "orderflow_cache_requests_total{result=\"hit\"} %llu\n"
+              "orderflow_cache_requests_total{result=\"miss\"} %llu\n",
+              (unsigned long long)s->cache_hits, (unsigned long long)s->cache_misses);
+    tb_printf(b,
+              "# HELP orderflow_cache_evictions_total Live cache entries evicted to make room.\n"
+              "# TYPE orderflow_cache_evictions_total counter\n"
+              "orderflow_cache_evictions_total %llu\n"
+              "# HELP orderflow_cache_invalidations_total Cache invalidations (notifications, own writes, LISTEN loss).\n"
+              "# TYPE orderflow_cache_invalidations_total counter\n"
+              "orderflow_cache_invalidations_total %llu\n",
+              (unsigned long long)s->cache_evictions, (unsigned long long)s->cache_invalidations);
+    tb_printf(b,
+              "# HELP orderflow_cache_listen_up Workers whose cache LISTEN connection is up.\n"
+              "# TYPE orderflow_cache_listen_up gauge\n"
+              "orderflow_cache_listen_up %d\n",
+              s->cache_listen_up);
+}
+
+static void
 free_fn(void *p)
 {
     free(p);
@@ -292,6 +329,7 @@ metrics_render(struct of_scoreboard *sb, struct of_mem *m, char **out)
     print_requests(&b, s, skip, nroutes);
     print_histograms(&b, s, skip, nroutes);
     print_process(&b, sb, s);
+    print_cache(&b, s);
     if (b.oom)
         of_log_error("out of memory rendering /metrics; answer truncated");
     of_mem_cleanup_add(m, free_fn, b.p);
