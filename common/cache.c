@@ -171,6 +171,8 @@ cache_destroy(cache *c)
 void
 cache_set_enabled(cache *c, bool on)
 {
+    if (!on && c->enabled)
+        count(&c->stats->invalidations);
     free_all(c);
     c->token++;
     c->enabled = on;
