@@ -29,7 +29,8 @@
 # rate_limit.writes_per_minute = 0 (600/min per user would turn the write runs
 # into 429s). Env: BENCH_BUILD_DIR (default build-release if configured, else
 # build-bench), BENCH_DURATION, BENCH_WARMUP, BENCH_PG_CLIENTS, BENCH_KEEP=1
-# (keep the temp dir with logs).
+# (keep the temp dir with logs), BENCH_CACHE=0 (cache.enabled = false: the
+# product reads without the per-worker cache, to compare).
 # shellcheck disable=SC2016  # markdown backquotes in single quotes
 set -eu
 
@@ -227,6 +228,9 @@ cat > "$TMP/bench.cfg" <<EOF
 server: { listen = "127.0.0.1:$PORT"; };
 rate_limit: { writes_per_minute = 0; };
 EOF
+if [ "${BENCH_CACHE:-1}" = 0 ]; then
+    echo 'cache: { enabled = false; };' >> "$TMP/bench.cfg"
+fi
 SECRET=$(openssl rand -hex 32)
 ORDERFLOW_DATABASE_URL=$URL ORDERFLOW_JWT_SECRET=$SECRET "$BIN" serve -c "$TMP/bench.cfg" \
     2>"$TMP/server.log" &
@@ -533,6 +537,7 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 MODE="bench/run.sh"
 if [ "$QUICK" = 1 ]; then MODE="$MODE --quick"; fi
 if [ "$PERF" = 1 ]; then MODE="$MODE --perf"; fi
+if [ "${BENCH_CACHE:-1}" = 0 ]; then MODE="BENCH_CACHE=0 $MODE"; fi
 NW=$(echo "$WORKERS" | wc -w)
 
 {
