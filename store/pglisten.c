@@ -229,27 +229,18 @@ pgl_on_timer(evutil_socket_t fd, short what, void *arg)
         pgl_fail(l, "timed out");
 }
 
-/* libpq prints notices (and the FATAL a terminated backend sends while
- * idle) raw to stderr, which is the JSON log: log them as one line instead.
- * A FATAL means the backend is going: the connection counts as lost now,
- * not when its socket closes (which can come tens of ms later). */
-static void
-pgl_notice(void *arg, const PGresult *res)
-{
-    pglisten   *l = arg;
-    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
-    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-
-    if (sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
-        l->doomed = true;
-    of_log_warn("LISTEN connection: %s: %s", sev != NULL ? sev : "NOTICE",
-                msg != NULL ? msg : "(no message)");
-}
-
+/* Notices go to the debug log (libpq would print them raw to stderr, which
+ * is the JSON log). A FATAL (pg_terminate_backend, shutdown) means the
+ * backend is going: the connection counts as lost now, not when its socket
+ * closes, which can come tens of ms later. */
 static void
 pgl_notice(void *arg, const PGresult *r)
 {
-    OF_UNUSED(arg);
+    pglisten   *l = arg;
+    const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+    if (sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
+        l->doomed = true;
     of_log_debug("PostgreSQL notice (LISTEN connection): %s", PQresultErrorMessage(r));
 }
 
@@ -269,7 +260,6 @@ pgl_open(pglisten *l)
         pgl_fail(l, "connect failed");
         return;
     }
-    PQsetNoticeReceiver(l->pg, pgl_notice, NULL);
     pgl_timer_ms(l, PGL_CONNECT_MS);
     if (pgl_watch(l, EV_WRITE) != OF_OK)   /* libpq: start as if POLLING_WRITING */
         pgl_fail(l, "no socket");
