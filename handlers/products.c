@@ -3,6 +3,7 @@
  * product service; rules live in domain/product.c.
  */
 #include "handlers/products.h"
+#include "handlers/list.h"
 #include "handlers/services.h"
 #include "handlers/cached.h"
 #include "domain/product.h"
@@ -159,14 +160,27 @@ hdl_products_get(struct hdl_req *r)
     product_svc_get(r->svc->products, r->mem, r->ids[0], got, p);
 }
 
+/* The cursor key of a product under a sort (domain/product.h's order). */
+static const char *
+product_key(struct of_mem *m, const void *item, unsigned sort, int64_t *id)
+{
+    const struct product *p = item;
+    *id = p->id;
+    switch (sort) {
+    case PSORT_NAME: case PSORT_NAME_DESC:   return p->name;
+    case PSORT_PRICE: case PSORT_PRICE_DESC: return of_mem_printf(m, "%lld", (long long)p->price);
+    default:                                 return "";
+    }
+}
+
 static void
 listed(int rc, const struct product_list *l, void *arg)
 {
     struct plist    *p = arg;
     struct hdl_call *c = &p->c;
     tee_begin(c->r, &p->t);
-    hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), product_json,
-                   c->page, c->page_size, l ? l->total : 0);
+    hdl_reply_list(c, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), product_json,
+                   l ? l->total : 0, product_key);
     tee_now = NULL;
 }
 
@@ -180,7 +194,7 @@ hdl_products_list(struct hdl_req *r)
     hdl_call_init(c, r);
     if (from_cache(r, &p->t, HDL_PCACHE_LISTS, p->key, hdl_cache_query_key(r->query, p->key)))
         return;
-    hdl_paging(r, &c->v, &c->page, &c->page_size);
+    hdl_paging(r, &c->v, &c->pg);
     hdl_query_bool(r, &c->v, "in_stock", &f.in_stock);
     f.q = hdl_query(r, "q");
     const char *sort = hdl_query(r, "sort");
@@ -188,12 +202,13 @@ hdl_products_list(struct hdl_req *r)
         of_verr_add(&c->v, OF_VE_VALUE,
                     "Input should be 'id', '-id', 'name', '-name', 'price' or '-price'",
                     OF_K("query"), OF_K("sort"), OF_END);
+    hdl_list_page(c, HDL_LIST_PRODUCTS, f.sort,
+                  of_mem_printf(r->mem, "in_stock=%d|q=%s%s", f.in_stock, f.q ? "1" : "0",
+                                f.q ? f.q : ""), &f.pg);
     if (of_verrs_any(&c->v)) {
         hdl_reply_verrs(r, &c->v);
         return;
     }
-    f.limit = c->page_size;
-    f.offset = (c->page - 1) * c->page_size;
     product_svc_list(r->svc->products, r->mem, &f, listed, p);
 }
 

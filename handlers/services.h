@@ -16,6 +16,7 @@ struct order_svc;
 struct bank_svc;
 struct audit_svc;
 struct cache;
+struct webhook_svc;
 
 struct hdl_ops_probe {
     bool (*db_ready)(void *ctx);               /* this worker's pool can reach PostgreSQL */
@@ -42,6 +43,7 @@ struct hdl_services {
     struct bank_svc      *bank;
     struct audit_svc     *audit;
     struct cache         *product_cache;   /* NULL: no cache (cache.enabled = false) */
+    struct webhook_svc   *webhooks;
     bool                  allow_registration;
     long                  token_ttl;
 };

@@ -17,10 +17,12 @@
 #include "domain/order.h"
 #include "domain/bank.h"
 #include "domain/audit.h"
+#include "domain/webhook.h"
 #include "store/idem_repo.h"
 #include "store/pglisten.h"
 #include "handlers/products.h"
 #include "common/cache.h"
+#include "handlers/list.h"
 #include "common/log.h"
 #include "common/of.h"
 
@@ -83,7 +85,7 @@ limit_login_user(void *ctx, const char *username, int *retry_after)
 
 /* ---- statements ---- */
 
-static const struct pool_stmt *all_stmts[256];
+static const struct pool_stmt *all_stmts[512];
 static const struct pool_stmt *const test_stmts[] = { &pool_stmt_test_sleep };
 static const size_t test_nstmts = OF_ARRAY_LEN(test_stmts);
 
@@ -98,6 +100,7 @@ wire_statements(size_t *n)
         { store_idem_stmts, &store_idem_nstmts },
         { store_bank_stmts, &store_bank_nstmts },
         { store_audit_stmts, &store_audit_nstmts },
+        { store_webhook_stmts, &store_webhook_nstmts },
         { test_stmts, &test_nstmts },
     };
     size_t k = 0;
@@ -242,6 +245,7 @@ wire_services(struct worker *w)
     s->limits.ctx = w;
     s->allow_registration = w->cfg->auth.allow_registration;
     s->token_ttl = w->cfg->auth.token_ttl;
+    hdl_list_init_key(w->cfg->auth.jwt_secret, w->cfg->auth.jwt_secret_len);
 
     struct pw_hasher    ph = { hash_adapter, verify_adapter, w->hasher };
     struct token_issuer ti = { issue_adapter, (void *)w->cfg };
@@ -253,7 +257,8 @@ wire_services(struct worker *w)
         return OF_ERR;
     s->bank = bank_svc_create(store_bank_repo(w->pool), store_idem_repo(w->pool));
     s->audit = audit_svc_create(store_audit_repo(w->pool));
-    if (s->bank == NULL || s->audit == NULL)
+    s->webhooks = webhook_svc_create(store_webhook_repo(w->pool), w->cfg->webhooks.allow_http);
+    if (s->bank == NULL || s->audit == NULL || s->webhooks == NULL)
         return OF_ERR;
     idem_purge_arm(w);
     if (wire_product_cache(w) != OF_OK)

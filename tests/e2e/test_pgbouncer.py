@@ -165,6 +165,7 @@ def server_cfg(prepared):
             # LISTEN needs a session: through transaction pooling notifications
             # are lost, so the product cache is off (docs/operations.md)
             "cache: { enabled = false; };"
+            "jobs: { enabled = false; };"   # connections counted here are the workers' pools
             % (POOL_SIZE, "true" if prepared else "false"))
 
 
