@@ -4,7 +4,7 @@
 --   user_get                       the auth middleware's "is the user still there"
 --   BEGIN + idem_claim             one round trip (the pool sends BEGIN lazily)
 --   order_refs                     customer + products FOR SHARE
---   order_insert                   order + items in one CTE
+--   order_insert                   order + items + its event (+ NOTIFY) in one CTE
 --   idem_store + COMMIT            one round trip (pool_tx_query_commit)
 -- The $n array parameters become ARRAY[...] of pgbench variables (pgbench has no
 -- strings to build '{1,2}' from). -D uid route fp body nproducts ncustomers.
@@ -21,7 +21,7 @@ BEGIN;
 {{idem_claim(:uid, :route, :key, :fp)}};
 \endpipeline
 {{order_refs(:cust, ARRAY[:p1,:p2])}};
-{{order_insert(:cust, :total, :notes, :uid, ARRAY[:p1,:p2], ARRAY[1,2], ARRAY[:pr1,:pr2])}};
+{{order_insert(:cust, :total, :notes, :uid, ARRAY[:p1,:p2], ARRAY[1,2], ARRAY[:pr1,:pr2], 'evt_' || lpad((:key)::text, 26, '0'), NULL)}};
 \startpipeline
 {{idem_store(:uid, :route, :key, :status, :body)}};
 COMMIT;

@@ -4,7 +4,7 @@
 -- pgbench -M prepared.
 --   user_get                       the auth middleware's "is the user still there"
 --   BEGIN + idem_claim             one round trip (the pool sends BEGIN lazily)
---   bank_transfer                  lock both rows, move, record (one CTE)
+--   bank_transfer                  lock both rows, move, record, event + NOTIFY (one CTE)
 --   idem_store + COMMIT            one round trip (pool_tx_query_commit)
 -- -D uid route fp body status acct_lo acct_hi.
 \set from random(:acct_lo, :acct_hi)
@@ -16,7 +16,7 @@
 BEGIN;
 {{idem_claim(:uid, :route, :key, :fp)}};
 \endpipeline
-{{bank_transfer(:from, :to, :amount, :uid)}};
+{{bank_transfer(:from, :to, :amount, :uid, 'evt_' || lpad((:key)::text, 26, '0'), NULL)}};
 \startpipeline
 {{idem_store(:uid, :route, :key, :status, :body)}};
 COMMIT;

@@ -12,7 +12,7 @@
 # workload runs with wrk -t1 -c64 next to its reference:
 #   GET /health                  nginx `return 200` (Debian nginx-light, started here)
 #   GET /api/v1/products/{id}    pgbench -M prepared: the server's product_get
-#   GET /api/v1/products?page=N  pgbench: the server's product_list_id
+#   GET /api/v1/products?page=N  pgbench: the best hand-written SQL (pg_product_list.sql)
 #   POST /api/v1/orders          pgbench: the server's statements for one order
 #   POST /api/v1/transfers       pgbench: the server's statements for one transfer
 # The pgbench scripts are bench/pg_*.sql templates filled with the SQL text the
@@ -29,7 +29,8 @@
 # rate_limit.writes_per_minute = 0 (600/min per user would turn the write runs
 # into 429s). Env: BENCH_BUILD_DIR (default build-release if configured, else
 # build-bench), BENCH_DURATION, BENCH_WARMUP, BENCH_PG_CLIENTS, BENCH_KEEP=1
-# (keep the temp dir with logs).
+# (keep the temp dir with logs), BENCH_CACHE=0 (cache.enabled = false: the
+# product reads without the per-worker cache, to compare).
 # shellcheck disable=SC2016  # markdown backquotes in single quotes
 set -eu
 
@@ -232,6 +233,9 @@ cat > "$TMP/bench.cfg" <<EOF
 server: { listen = "127.0.0.1:$PORT"; };
 rate_limit: { writes_per_minute = 0; };
 EOF
+if [ "${BENCH_CACHE:-1}" = 0 ]; then
+    echo 'cache: { enabled = false; };' >> "$TMP/bench.cfg"
+fi
 SECRET=$(openssl rand -hex 32)
 ORDERFLOW_DATABASE_URL=$URL ORDERFLOW_JWT_SECRET=$SECRET "$BIN" serve -c "$TMP/bench.cfg" \
     2>"$TMP/server.log" &
@@ -490,7 +494,7 @@ SNAP_PIDS=$WORKERS
 
 log "GET /api/v1/products?page=N&page_size=20"
 if [ "$(cat "$TMP/product_list_ref.pgstate")" = ok ]; then
-    pgb_run product_list simple -D nproducts=$NPRODUCTS -D prepared=0
+    pgb_run product_list prepared -D nproducts=$NPRODUCTS
 fi
 wrk_run product_list "$BASE/api/v1/products" product_list.lua
 
@@ -567,6 +571,7 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 MODE="bench/run.sh"
 if [ "$QUICK" = 1 ]; then MODE="$MODE --quick"; fi
 if [ "$PERF" = 1 ]; then MODE="$MODE --perf"; fi
+if [ "${BENCH_CACHE:-1}" = 0 ]; then MODE="BENCH_CACHE=0 $MODE"; fi
 NW=$(echo "$WORKERS" | wc -w)
 
 {
@@ -586,7 +591,7 @@ NW=$(echo "$WORKERS" | wc -w)
     row '`GET /api/v1/products/{id}`, tracing on (ratio 1.0, OTLP to a 200 sink)' product_get_traced \
         'same read, tracing off (row above)' product_get 0.9
     row '`GET /api/v1/products?page=N&page_size=20`' product_list \
-        'pgbench: `product_list_id` (PREPARE/EXECUTE)' product_list_ref 0.8
+        'pgbench -M prepared: best SQL (keyset id range + product_counts)' product_list_ref 0.9
     row '`POST /api/v1/orders` (2 items, new Idempotency-Key)' order_create \
         'pgbench -M prepared: same statements + round trips' order_create_ref 0.6
     row '`POST /api/v1/transfers` (100 accounts, new Idempotency-Key)' transfer \

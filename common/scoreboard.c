@@ -111,6 +111,21 @@ retire_db(struct of_sb_db *to, struct of_sb_db *from)
 }
 
 void
+of_sb_jobs_record(struct of_scoreboard *sb, int kind, int outcome, uint64_t dur_us)
+{
+    struct of_sb_jobs *j = &sb->jobs;
+    if (kind < 0 || kind >= OF_SB_JOBS_KINDS || outcome < 0 || outcome >= OF_SB_JOBS_OUTCOMES)
+        return;
+    atomic_fetch_add_explicit(&j->outcomes[kind][outcome], 1, memory_order_relaxed);
+    double s = (double)dur_us / 1e6;
+    int    b = 0;
+    while (b < OF_SB_N_BUCKETS - 1 && s > of_sb_bucket_bounds[b])
+        b++;
+    atomic_fetch_add_explicit(&j->hist[kind][b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&j->sum_us[kind], dur_us, memory_order_relaxed);
+}
+
+void
 of_sb_retire(struct of_scoreboard *sb, int slot)
 {
     struct of_sb_slot *s = &sb->slots[slot];

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/cache.h"
+
 #define OF_SB_MAX_WORKERS 256
 #define OF_SB_MAX_ROUTES  64
 #define OF_SB_N_STATUS    20     /* see of_sb_status_index() */
@@ -32,6 +34,9 @@ struct of_sb_db {
 };
 
 enum of_sb_state { OF_SB_FREE = 0, OF_SB_BOOTING, OF_SB_READY, OF_SB_STOPPING };
+/* What runs in a slot: a request worker or the jobs process (which uses the
+ * slot for its pid, state and heartbeat only). */
+enum of_sb_kind { OF_SB_KIND_WORKER = 0, OF_SB_KIND_JOBS };
 
 struct of_sb_route {
     _Atomic uint64_t count[OF_SB_N_METHODS][OF_SB_N_STATUS];
@@ -41,6 +46,7 @@ struct of_sb_route {
 
 struct of_sb_slot {
     _Atomic int      state;
+    _Atomic int      kind;            /* enum of_sb_kind */
     _Atomic pid_t    pid;
     _Atomic uint32_t generation;      /* config generation the worker runs */
     _Atomic int64_t  heartbeat;       /* CLOCK_MONOTONIC seconds */
@@ -48,6 +54,8 @@ struct of_sb_slot {
     _Atomic int      pool_open, pool_busy, pool_idle, pool_waiting;
     _Atomic int      db_ok;           /* 1 if the worker's pool reached PostgreSQL */
     _Atomic int      conns;           /* open client connections */
+    struct cache_stats cache;         /* the product cache's hits, misses, ... */
+    _Atomic int      cache_listen_up; /* 1 while its LISTEN connection is up */
     struct of_sb_route routes[OF_SB_MAX_ROUTES];
     struct of_sb_db    db;
 };
@@ -65,6 +73,20 @@ struct of_sb_bucket {
     double      last;         /* monotonic seconds of the last refill */
 };
 
+/* The jobs processes' delivery metrics (every jobs process of this master
+ * adds to the counters; the gauges are whatever one of them measured last). */
+#define OF_SB_JOBS_KINDS    2      /* 0 mail, 1 webhook */
+#define OF_SB_JOBS_OUTCOMES 3      /* 0 succeeded, 1 failed attempt (retried), 2 dead */
+struct of_sb_jobs {
+    _Atomic uint64_t outcomes[OF_SB_JOBS_KINDS][OF_SB_JOBS_OUTCOMES];
+    _Atomic uint64_t hist[OF_SB_JOBS_KINDS][OF_SB_N_BUCKETS];   /* attempt duration */
+    _Atomic uint64_t sum_us[OF_SB_JOBS_KINDS];
+    _Atomic int64_t  pending_events;       /* undispatched events */
+    _Atomic int64_t  pending_deliveries;
+    _Atomic int64_t  oldest_pending_s;     /* age of the oldest pending delivery */
+    _Atomic int      measured;             /* 1 once the gauges were filled */
+};
+
 struct of_scoreboard {
     _Atomic pid_t    master_pid;
     _Atomic int64_t  start_time;         /* unix seconds */
@@ -78,6 +100,7 @@ struct of_scoreboard {
     struct of_sb_db    retired_db;
     struct of_sb_slot slots[OF_SB_MAX_WORKERS];
     struct of_sb_bucket rl[OF_SB_RL_SLOTS];
+    struct of_sb_jobs jobs;
 };
 
 extern const double of_sb_bucket_bounds[OF_SB_N_BUCKETS - 1];   /* seconds */
@@ -95,6 +118,9 @@ void of_sb_record(struct of_sb_slot *slot, int route_id, int method_idx, int sta
 /* A wait for a free connection; one statement's round trip (id < OF_SB_MAX_STMTS). */
 void of_sb_db_wait(struct of_sb_slot *slot, uint64_t wait_us);
 void of_sb_db_stmt(struct of_sb_slot *slot, int stmt_id, uint64_t dur_us);
+/* Record one finished delivery attempt (kind 0 mail / 1 webhook, outcome
+ * 0 succeeded / 1 failed, will retry / 2 dead). */
+void of_sb_jobs_record(struct of_scoreboard *sb, int kind, int outcome, uint64_t dur_us);
 /* Fold a dead worker's counters into sb->retired and clear its slot. */
 void of_sb_retire(struct of_scoreboard *sb, int slot);
 

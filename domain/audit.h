@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/mem.h"
+#include "domain/page.h"
 
 struct audit_entry {
     int64_t     id;
@@ -28,7 +29,7 @@ struct audit_entry {
 struct audit_filter {
     const char *entity;         /* one of audit_entity_parse's names; NULL: any */
     int64_t     actor_id;       /* 0: any */
-    int64_t     offset, limit;
+    struct page_req     pg;
 };
 
 struct audit_list {

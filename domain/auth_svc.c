@@ -181,10 +181,10 @@ auth_svc_current(struct auth_svc *s, struct of_mem *m, int64_t user_id, user_cb 
 }
 
 void
-auth_svc_list(struct auth_svc *s, struct of_mem *m, int64_t page, int64_t page_size,
+auth_svc_list(struct auth_svc *s, struct of_mem *m, const struct page_req *pg,
               user_list_cb cb, void *arg)
 {
-    s->repo.ops->list(s->repo.self, m, (page - 1) * page_size, page_size, cb, arg);
+    s->repo.ops->list(s->repo.self, m, pg, cb, arg);
 }
 
 void

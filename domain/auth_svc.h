@@ -50,7 +50,7 @@ void auth_svc_login(struct auth_svc *s, struct of_mem *m, const char *username,
  * OF_UNAUTH when the user no longer exists. */
 void auth_svc_current(struct auth_svc *s, struct of_mem *m, int64_t user_id, user_cb cb, void *arg);
 
-void auth_svc_list(struct auth_svc *s, struct of_mem *m, int64_t page, int64_t page_size,
+void auth_svc_list(struct auth_svc *s, struct of_mem *m, const struct page_req *pg,
                    user_list_cb cb, void *arg);
 /* OF_CONFLICT when an admin changes their own role. */
 void auth_svc_set_role(struct auth_svc *s, struct of_mem *m, const struct audit_ctx *a,

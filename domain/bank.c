@@ -112,16 +112,16 @@ bank_svc_get(struct bank_svc *s, struct of_mem *m, const struct bank_viewer *who
 
 void
 bank_svc_list(struct bank_svc *s, struct of_mem *m, const struct bank_viewer *who,
-              int64_t offset, int64_t limit, bank_account_list_cb cb, void *arg)
+              const struct page_req *pg, bank_account_list_cb cb, void *arg)
 {
-    s->repo.ops->list(s->repo.self, m, owner_filter(who), offset, limit, cb, arg);
+    s->repo.ops->list(s->repo.self, m, owner_filter(who), pg, cb, arg);
 }
 
 void
 bank_svc_history(struct bank_svc *s, struct of_mem *m, const struct bank_viewer *who,
-                 int64_t id, int64_t offset, int64_t limit, transfer_list_cb cb, void *arg)
+                 int64_t id, const struct page_req *pg, transfer_list_cb cb, void *arg)
 {
-    s->repo.ops->history(s->repo.self, m, id, owner_filter(who), offset, limit, cb, arg);
+    s->repo.ops->history(s->repo.self, m, id, owner_filter(who), pg, cb, arg);
 }
 
 /* ---- transfers ---- */
@@ -213,6 +213,7 @@ bank_svc_transfer(struct bank_svc *s, struct of_mem *m, int64_t caller_id,
     x->m = m;
     x->caller_id = caller_id;
     x->in = *in;
+    event_meta_new(&x->in.ev, of_mem_alloc(m, OF_EVENT_ID_CAP), in->traceparent);
     x->v = v;
     x->render = render;
     x->done = done;

@@ -28,6 +28,8 @@
 #include <stdint.h>
 
 #include "common/mem.h"
+#include "domain/event.h"
+#include "domain/page.h"
 #include "domain/idem.h"
 #include "domain/verr.h"
 
@@ -60,6 +62,8 @@ struct transfer_input {
     bool    has_from, has_to, has_amount;          /* present in the request */
     bool    bad_from, bad_to, bad_amount, bad;     /* wrong type (already reported) */
     int64_t from_account_id, to_account_id, amount;
+    const char *traceparent;     /* the request's, for the event; NULL: none */
+    struct event_meta ev;        /* set by the service: the transfer.created event */
 };
 
 /* Who asks: owner filter for reads (admins see everything). */
@@ -100,13 +104,14 @@ struct bank_repo_ops {
     /* owner_id 0: any owner. OF_NOTFOUND when absent or not visible. */
     void (*get)(void *self, struct of_mem *m, int64_t id, int64_t owner_id,
                 bank_account_cb cb, void *arg);
-    void (*list)(void *self, struct of_mem *m, int64_t owner_id, int64_t offset, int64_t limit,
+    void (*list)(void *self, struct of_mem *m, int64_t owner_id, const struct page_req *pg,
                  bank_account_list_cb cb, void *arg);
     /* Transfers in and out of account id, newest first; OF_NOTFOUND when the
      * account is absent or not visible (owner_id 0: any). */
     void (*history)(void *self, struct of_mem *m, int64_t id, int64_t owner_id,
-                    int64_t offset, int64_t limit, transfer_list_cb cb, void *arg);
-    /* The transfer statement. tx NULL: autocommit; else inside that open
+                    const struct page_req *pg, transfer_list_cb cb, void *arg);
+    /* The transfer statement, with its transfer.created event (in->ev) when
+     * it moves money. tx NULL: autocommit; else inside that open
      * transaction (never committed or rolled back here). rc is OF_OK with an
      * outcome (t set only for TRANSFER_DONE), or the database's failure. */
     void (*transfer)(void *self, struct of_mem *m, struct repo_tx *tx, int64_t caller_id,
@@ -140,9 +145,9 @@ void bank_svc_open(struct bank_svc *s, struct of_mem *m, int64_t owner_id,
 void bank_svc_get(struct bank_svc *s, struct of_mem *m, const struct bank_viewer *who,
                   int64_t id, bank_account_cb cb, void *arg);
 void bank_svc_list(struct bank_svc *s, struct of_mem *m, const struct bank_viewer *who,
-                   int64_t offset, int64_t limit, bank_account_list_cb cb, void *arg);
+                   const struct page_req *pg, bank_account_list_cb cb, void *arg);
 void bank_svc_history(struct bank_svc *s, struct of_mem *m, const struct bank_viewer *who,
-                      int64_t id, int64_t offset, int64_t limit, transfer_list_cb cb, void *arg);
+                      int64_t id, const struct page_req *pg, transfer_list_cb cb, void *arg);
 
 /* A transfer, idempotent when key->key is set. The outcome goes through
  * render(arg, rc, transfer, &body) exactly once, then done(arg, answer):

@@ -39,7 +39,7 @@ struct customer_filter {
     const char        *q;          /* literal substring of name or email,
                                       case-insensitive; NULL any */
     enum customer_sort sort;
-    int64_t            offset, limit;
+    struct page_req    pg;
 };
 
 /* A create or a patch: has_* says which fields were given. The raw name,

@@ -238,6 +238,7 @@ on_refs(int rc, const struct order_refs *refs, void *arg)
     o->quantities = c->quantities;
     o->unit_prices = c->unit_prices;
     o->n = c->in->n_items;
+    event_meta_new(&o->ev, of_mem_alloc(c->m, OF_EVENT_ID_CAP), c->in->traceparent);
     c->s->repo.ops->insert(c->s->repo.self, c->tx, c->m, o, on_inserted, c);
 }
 
@@ -300,7 +301,8 @@ order_svc_list(struct order_svc *s, struct of_mem *m, const struct order_filter 
 void
 order_svc_transition(struct order_svc *s, struct of_mem *m, int64_t id,
                      enum rules_status to, int64_t user_id, bool admin,
-                     const struct audit_ctx *a, order_transition_cb cb, void *arg)
+                     const struct audit_ctx *a, const char *traceparent,
+                     order_transition_cb cb, void *arg)
 {
     if (!admin && to != RULES_STATUS_CANCELLED) {
         cb(OF_FORBIDDEN, NULL, RULES_STATUS_PENDING, arg);
@@ -320,6 +322,7 @@ order_svc_transition(struct order_svc *s, struct of_mem *m, int64_t id,
         t->audit = NULL;
         t->from_ok[t->n_from_ok++] = RULES_STATUS_PENDING;
     }
+    event_meta_new(&t->ev, of_mem_alloc(m, OF_EVENT_ID_CAP), traceparent);
     s->repo.ops->transition(s->repo.self, m, t, cb, arg);
 }
 

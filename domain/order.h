@@ -10,7 +10,8 @@
  * the order and its items (one statement). Transitions are one conditional
  * statement: the row is locked, its status at that moment decides, so of two
  * racing transitions exactly one wins. Admin transitions and deletions write
- * their audit row in the same statement.
+ * their audit row in the same statement. Creates and transitions write their
+ * event (domain/event.h) in the same statement as the change.
  *
  * Repositories answer asynchronously, exactly once; results live in the
  * caller's arena.
@@ -23,6 +24,7 @@
 #include <stdint.h>
 
 #include "common/mem.h"
+#include "domain/event.h"
 #include "domain/idem.h"
 #include "domain/rules.h"
 #include "domain/user.h"
@@ -68,6 +70,7 @@ struct order_input {
     size_t                   n_items;
     const char              *notes;           /* NULL: absent or null */
     size_t                   notes_len;
+    const char              *traceparent;     /* the request's, for the event; NULL: none */
 };
 
 /* Field rules: items non-empty (loc ["body","items"]), each quantity >= 1
@@ -119,7 +122,7 @@ struct order_filter {
     int             status;       /* -1 any, else enum rules_status */
     int64_t         customer_id;  /* 0 any */
     enum order_sort sort;
-    int64_t         offset, limit;
+    struct page_req pg;
 };
 
 struct order_list {
@@ -141,6 +144,7 @@ struct order_new {
     const int64_t *quantities;
     const int64_t *unit_prices;
     size_t         n;
+    struct event_meta ev;          /* the order.created event written with it */
 };
 
 /* A transition: the statuses it may start from (decided in the domain),
@@ -152,6 +156,7 @@ struct order_transition {
     enum rules_status  from_ok[RULES_STATUS_COUNT];
     size_t             n_from_ok;
     const struct audit_ctx *audit;  /* NULL: no audit row (a user's cancel) */
+    struct event_meta  ev;          /* the order.status_changed event written with it */
 };
 
 typedef void (*order_cb)(int rc, const struct order *o, void *arg);
@@ -167,7 +172,8 @@ struct order_repo_ops {
     /* Inside tx: customer + products (ids deduplicated or not) FOR SHARE. */
     void (*lock_refs)(void *self, struct repo_tx *tx, struct of_mem *m, int64_t customer_id,
                       const int64_t *product_ids, size_t n, order_refs_cb cb, void *arg);
-    /* Inside tx: order + items, returns the full order. */
+    /* Inside tx: order + items + its order.created event (o->ev; one
+     * statement), returns the full order. */
     void (*insert)(void *self, struct repo_tx *tx, struct of_mem *m, const struct order_new *o,
                    order_cb cb, void *arg);
     /* viewer 0: any order; else only one created by viewer (OF_NOTFOUND otherwise). */
@@ -214,10 +220,12 @@ void order_svc_list(struct order_svc *s, struct of_mem *m, const struct order_fi
 /* The caller's rights: admin -> any transition of the table on any order,
  * audited; user -> only "cancelled" (else OF_FORBIDDEN, synchronously), only
  * on their own orders, only from pending. OF_CONFLICT: *current says from
- * what (for rules_transition_detail). */
+ * what (for rules_transition_detail). A transition that happens writes an
+ * order.status_changed event (with traceparent, NULL: none) in its statement. */
 void order_svc_transition(struct order_svc *s, struct of_mem *m, int64_t id,
                           enum rules_status to, int64_t user_id, bool admin,
-                          const struct audit_ctx *a, order_transition_cb cb, void *arg);
+                          const struct audit_ctx *a, const char *traceparent,
+                          order_transition_cb cb, void *arg);
 void order_svc_delete(struct order_svc *s, struct of_mem *m, int64_t id,
                       const struct audit_ctx *a, order_done_cb cb, void *arg);
 

@@ -28,7 +28,7 @@ struct product_filter {
     int               in_stock;    /* -1 any, 0, 1 */
     const char       *q;           /* literal substring, case-insensitive; NULL any */
     enum product_sort sort;
-    int64_t           offset, limit;
+    struct page_req   pg;
 };
 
 /* A create or a patch: has_* says which fields were given (a field given

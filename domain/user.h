@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "common/mem.h"
+#include "domain/page.h"
 
 enum role { ROLE_USER = 1, ROLE_ADMIN = 2 };
 
@@ -46,7 +47,7 @@ struct user_repo_ops {
     /* OF_CONFLICT when the email exists */
     void (*create)(void *self, struct of_mem *m, const char *email, const char *hash,
                    enum role role, user_cb cb, void *arg);
-    void (*list)(void *self, struct of_mem *m, int64_t offset, int64_t limit,
+    void (*list)(void *self, struct of_mem *m, const struct page_req *pg,
                  user_list_cb cb, void *arg);
     /* OF_NOTFOUND; audit row in the same transaction */
     void (*set_role)(void *self, struct of_mem *m, int64_t id, enum role role,

@@ -3,6 +3,7 @@
  * newest (highest id) first. details is stored as a JSON object and sent as
  * one.
  */
+#include "handlers/list.h"
 #include "handlers/audit.h"
 #include "handlers/services.h"
 #include "domain/audit.h"
@@ -28,12 +29,20 @@ entry_json(const void *item)
                      "at", e->at, "details", details);
 }
 
+static const char *
+entry_key(struct of_mem *m, const void *item, unsigned sort, int64_t *id)
+{
+    (void)m;
+    (void)sort;
+    *id = ((const struct audit_entry *)item)->id;
+    return "";
+}
+
 static void
 listed(int rc, const struct audit_list *l, void *arg)
 {
-    struct hdl_call *c = arg;
-    hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), entry_json,
-                   c->page, c->page_size, l ? l->total : 0);
+    hdl_reply_list(arg, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), entry_json,
+                   l ? l->total : 0, entry_key);
 }
 
 void
@@ -42,7 +51,7 @@ hdl_audit_list(struct hdl_req *r)
     struct hdl_call *c = hdl_call_new(r);
     struct audit_filter f = { 0 };
 
-    hdl_paging(r, &c->v, &c->page, &c->page_size);
+    hdl_paging(r, &c->v, &c->pg);
     const char *entity = hdl_query(r, "entity");
     if (entity != NULL) {
         f.entity = audit_entity_parse(entity);
@@ -53,11 +62,12 @@ hdl_audit_list(struct hdl_req *r)
     }
     hdl_query_int(r, &c->v, "actor_id", 0, 1, INT64_MAX,
                   "Input should be greater than or equal to 1", &f.actor_id);
+    hdl_list_page(c, HDL_LIST_AUDIT, 0,
+                  of_mem_printf(r->mem, "entity=%s|actor_id=%lld", f.entity ? f.entity : "",
+                                (long long)f.actor_id), &f.pg);
     if (of_verrs_any(&c->v)) {
         hdl_reply_verrs(r, &c->v);
         return;
     }
-    f.limit = c->page_size;
-    f.offset = rules_page_offset(c->page, c->page_size);
     audit_svc_list(r->svc->audit, r->mem, &f, listed, c);
 }

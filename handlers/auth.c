@@ -2,6 +2,7 @@
  * auth.c -- registration, login (OAuth2 password form), the current user,
  * and user administration. HTTP ⇄ DTO only; the rules are in auth_svc.
  */
+#include "handlers/list.h"
 #include "handlers/auth.h"
 #include "handlers/services.h"
 #include "domain/auth_svc.h"
@@ -203,39 +204,41 @@ hdl_auth_me(struct hdl_req *r)
 
 /* ---- admin: list, change role, delete ---- */
 
-struct page_ctx {
-    struct hdl_req *r;
-    int64_t         page, page_size;
-};
-
 static json_t *
 user_item_json(const void *item)
 {
     return hdl_user_json(item);
 }
 
+static const char *
+user_key(struct of_mem *m, const void *item, unsigned sort, int64_t *id)
+{
+    (void)m;
+    (void)sort;
+    *id = ((const struct user *)item)->id;
+    return "";
+}
+
 static void
 users_listed(int rc, const struct user_list *l, void *arg)
 {
-    struct page_ctx *c = arg;
-    hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), user_item_json,
-                   c->page, c->page_size, l ? l->total : 0);
+    hdl_reply_list(arg, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), user_item_json,
+                   l ? l->total : 0, user_key);
 }
 
 void
 hdl_users_list(struct hdl_req *r)
 {
-    struct of_verrs v;
-    struct page_ctx *c = of_mem_alloc(r->mem, sizeof(*c));
+    struct hdl_call *c = hdl_call_new(r);
+    struct page_req  pg;
 
-    c->r = r;
-    of_verrs_init(&v);
-    hdl_paging(r, &v, &c->page, &c->page_size);
-    if (of_verrs_any(&v)) {
-        hdl_reply_verrs(r, &v);
+    hdl_paging(r, &c->v, &c->pg);
+    hdl_list_page(c, HDL_LIST_USERS, 0, "", &pg);
+    if (of_verrs_any(&c->v)) {
+        hdl_reply_verrs(r, &c->v);
         return;
     }
-    auth_svc_list(r->svc->auth, r->mem, c->page, c->page_size, users_listed, c);
+    auth_svc_list(r->svc->auth, r->mem, &pg, users_listed, c);
 }
 
 static void

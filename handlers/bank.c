@@ -8,6 +8,7 @@
  * stored outcomes (201, 409), the exact JSON text; done() sends the run's
  * answer, or the handler's own for outcomes that are never stored.
  */
+#include "handlers/list.h"
 #include "handlers/bank.h"
 #include "handlers/idem.h"
 #include "handlers/services.h"
@@ -51,15 +52,30 @@ viewer_of(struct hdl_req *r)
     return (struct bank_viewer){ r->who.user_id, r->who.role == HDL_ROLE_ADMIN };
 }
 
-/* page/page_size into c; false (422 sent) on problems */
+/* The page asked for into *pg (kind: accounts, or transfers of account
+ * scope); false (422 sent) on problems. */
 static bool
-paging(struct hdl_call *c)
+paging(struct hdl_call *c, unsigned kind, int64_t scope, struct page_req *pg)
 {
-    hdl_paging(c->r, &c->v, &c->page, &c->page_size);
+    struct bank_viewer who = viewer_of(c->r);
+    hdl_paging(c->r, &c->v, &c->pg);
+    hdl_list_page(c, kind, 0,
+                  of_mem_printf(c->r->mem, "viewer=%lld|admin=%d|scope=%lld",
+                                (long long)who.user_id, who.admin, (long long)scope), pg);
     if (!of_verrs_any(&c->v))
         return true;
     hdl_reply_verrs(c->r, &c->v);
     return false;
+}
+
+/* Accounts and transfers page by id only. */
+static const char *
+id_key(struct of_mem *m, const void *item, unsigned sort, int64_t *id)
+{
+    (void)m;
+    (void)sort;
+    *id = *(const int64_t *)item;   /* both structs start with their id */
+    return "";
 }
 
 /* ---- accounts ---- */
@@ -114,20 +130,19 @@ hdl_bank_get(struct hdl_req *r)
 static void
 listed(int rc, const struct bank_account_list *l, void *arg)
 {
-    struct hdl_call *c = arg;
-    hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), account_json,
-                   c->page, c->page_size, l ? l->total : 0);
+    hdl_reply_list(arg, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), account_json,
+                   l ? l->total : 0, id_key);
 }
 
 void
 hdl_bank_list(struct hdl_req *r)
 {
     struct hdl_call *c = hdl_call_new(r);
-    if (!paging(c))
+    struct page_req  pg;
+    if (!paging(c, HDL_LIST_ACCOUNTS, 0, &pg))
         return;
     struct bank_viewer who = viewer_of(r);
-    bank_svc_list(r->svc->bank, r->mem, &who, rules_page_offset(c->page, c->page_size),
-                  c->page_size, listed, c);
+    bank_svc_list(r->svc->bank, r->mem, &who, &pg, listed, c);
 }
 
 static void
@@ -138,19 +153,19 @@ history(int rc, const struct transfer_list *l, void *arg)
         hdl_reply_not_found(c->r, "Bank account");
         return;
     }
-    hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), transfer_json,
-                   c->page, c->page_size, l ? l->total : 0);
+    hdl_reply_list(c, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), transfer_json,
+                   l ? l->total : 0, id_key);
 }
 
 void
 hdl_bank_history(struct hdl_req *r)
 {
     struct hdl_call *c = hdl_call_new(r);
-    if (!paging(c))
+    struct page_req  pg;
+    if (!paging(c, HDL_LIST_TRANSFERS, r->ids[0], &pg))
         return;
     struct bank_viewer who = viewer_of(r);
-    bank_svc_history(r->svc->bank, r->mem, &who, r->ids[0],
-                     rules_page_offset(c->page, c->page_size), c->page_size, history, c);
+    bank_svc_history(r->svc->bank, r->mem, &who, r->ids[0], &pg, history, c);
 }
 
 /* ---- transfers ---- */
@@ -227,6 +242,7 @@ hdl_transfers_create(struct hdl_req *r)
     in.has_amount = f != FIELD_ABSENT;
     in.bad_amount = f == FIELD_BAD;
     in.bad = in.bad_from || in.bad_to || in.bad_amount;
+    in.traceparent = r->traceparent;
     t->from_id = in.from_account_id;
     if (k->key != NULL)
         hdl_idem_fingerprint(r, body, k);

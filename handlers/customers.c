@@ -2,6 +2,7 @@
  * customers.c -- customers over HTTP. JSON ⇄ customer_input, then the
  * customer service; the field rules live in domain/customer.c.
  */
+#include "handlers/list.h"
 #include "handlers/customers.h"
 #include "handlers/services.h"
 #include "domain/customer.h"
@@ -33,12 +34,20 @@ hdl_customers_get(struct hdl_req *r)
     customer_svc_get(r->svc->customers, r->mem, r->ids[0], got, r);
 }
 
+static const char *
+customer_key(struct of_mem *m, const void *item, unsigned sort, int64_t *id)
+{
+    const struct customer *cu = item;
+    (void)m;
+    *id = cu->id;
+    return sort == CSORT_NAME || sort == CSORT_NAME_DESC ? cu->name : "";
+}
+
 static void
 listed(int rc, const struct customer_list *l, void *arg)
 {
-    struct hdl_call *c = arg;
-    hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), customer_json,
-                   c->page, c->page_size, l ? l->total : 0);
+    hdl_reply_list(arg, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), customer_json,
+                   l ? l->total : 0, customer_key);
 }
 
 void
@@ -47,7 +56,7 @@ hdl_customers_list(struct hdl_req *r)
     struct hdl_call       *c = hdl_call_new(r);
     struct customer_filter f = { .tier = -1, .is_active = -1, .sort = CSORT_ID };
 
-    hdl_paging(r, &c->v, &c->page, &c->page_size);
+    hdl_paging(r, &c->v, &c->pg);
     hdl_query_bool(r, &c->v, "is_active", &f.is_active);
     const char *tier = hdl_query(r, "tier");
     if (tier != NULL) {
@@ -63,12 +72,13 @@ hdl_customers_list(struct hdl_req *r)
     if (sort != NULL && !customer_sort_parse(sort, &f.sort))
         of_verr_add(&c->v, OF_VE_VALUE, "Input should be 'id', '-id', 'name' or '-name'",
                     OF_K("query"), OF_K("sort"), OF_END);
+    hdl_list_page(c, HDL_LIST_CUSTOMERS, f.sort,
+                  of_mem_printf(r->mem, "tier=%d|is_active=%d|q=%s%s", f.tier, f.is_active,
+                                f.q ? "1" : "0", f.q ? f.q : ""), &f.pg);
     if (of_verrs_any(&c->v)) {
         hdl_reply_verrs(r, &c->v);
         return;
     }
-    f.limit = c->page_size;
-    f.offset = rules_page_offset(c->page, c->page_size);
     customer_svc_list(r->svc->customers, r->mem, &f, listed, c);
 }
 

@@ -5,12 +5,16 @@
  */
 #include "handlers/hdl.h"
 
+#include <string.h>
+
 void
 hdl_call_init(struct hdl_call *c, struct hdl_req *r)
 {
     c->r = r;
     of_verrs_init(&c->v);
-    c->page = c->page_size = 0;
+    memset(&c->pg, 0, sizeof(c->pg));
+    c->list_kind = c->list_sort = 0;
+    c->list_fp = 0;
     c->rc = 0;
 }
 

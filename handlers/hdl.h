@@ -82,7 +82,10 @@ typedef void (*hdl_fn)(struct hdl_req *r);
 struct hdl_call {
     struct hdl_req *r;
     struct of_verrs v;
-    int64_t         page, page_size;
+    struct hdl_page pg;          /* a list's paging (list.h) */
+    unsigned        list_kind;   /* a list's collection and sort, and the */
+    unsigned        list_sort;   /* fingerprint of its filters, for cursors */
+    uint64_t        list_fp;
     int             rc;
 };
 struct hdl_call *hdl_call_new(struct hdl_req *r);

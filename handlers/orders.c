@@ -3,6 +3,7 @@
  * order service. Rules live in domain/order.c; the idempotent create is
  * domain/idem.h's run, answered through handlers/idem.h.
  */
+#include "handlers/list.h"
 #include "handlers/orders.h"
 #include "handlers/idem.h"
 #include "handlers/services.h"
@@ -168,6 +169,7 @@ hdl_orders_create(struct hdl_req *r)
                         OF_K("notes"), OF_END);
         }
     }
+    in->traceparent = r->traceparent;
     hdl_idem_fingerprint(r, body, k);
     /* the service adds its own problems to v and answers 422 with all of them */
     order_svc_place(r->svc->orders, r->mem, in, r->who.user_id, k, &c->v,
@@ -188,12 +190,23 @@ hdl_orders_get(struct hdl_req *r)
     order_svc_get(r->svc->orders, r->mem, r->ids[0], viewer_of(r), got, r);
 }
 
+static const char *
+order_key(struct of_mem *m, const void *item, unsigned sort, int64_t *id)
+{
+    const struct order *o = item;
+    *id = o->id;
+    switch (sort) {
+    case OSORT_CREATED_AT: case OSORT_CREATED_AT_DESC: return o->created_at;
+    case OSORT_TOTAL: case OSORT_TOTAL_DESC:           return of_mem_printf(m, "%lld", (long long)o->total);
+    default:                                           return "";
+    }
+}
+
 static void
 listed(int rc, const struct order_list *l, void *arg)
 {
-    struct hdl_call *c = arg;
-    hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), order_json,
-                   c->page, c->page_size, l ? l->total : 0);
+    hdl_reply_list(arg, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), order_json,
+                   l ? l->total : 0, order_key);
 }
 
 void
@@ -202,7 +215,7 @@ hdl_orders_list(struct hdl_req *r)
     struct hdl_call    *c = hdl_call_new(r);
     struct order_filter f = { .viewer = viewer_of(r), .status = -1, .sort = OSORT_CREATED_AT_DESC };
 
-    hdl_paging(r, &c->v, &c->page, &c->page_size);
+    hdl_paging(r, &c->v, &c->pg);
     const char *st = hdl_query(r, "status");
     if (st != NULL) {
         enum rules_status s;
@@ -217,12 +230,13 @@ hdl_orders_list(struct hdl_req *r)
     const char *sort = hdl_query(r, "sort");
     if (sort != NULL && !order_sort_parse(sort, &f.sort))
         of_verr_add(&c->v, OF_VE_VALUE, ORDER_SORT_MSG, OF_K("query"), OF_K("sort"), OF_END);
+    hdl_list_page(c, HDL_LIST_ORDERS, f.sort,
+                  of_mem_printf(r->mem, "viewer=%lld|status=%d|customer_id=%lld",
+                                (long long)f.viewer, f.status, (long long)f.customer_id), &f.pg);
     if (of_verrs_any(&c->v)) {
         hdl_reply_verrs(r, &c->v);
         return;
     }
-    f.limit = c->page_size;
-    f.offset = rules_page_offset(c->page, c->page_size);
     order_svc_list(r->svc->orders, r->mem, &f, listed, c);
 }
 
@@ -272,7 +286,7 @@ hdl_orders_status(struct hdl_req *r)
         return;
     }
     order_svc_transition(r->svc->orders, r->mem, r->ids[0], c->to, r->who.user_id, is_admin(r),
-                         hdl_audit(r), transitioned, c);
+                         hdl_audit(r), r->traceparent, transitioned, c);
 }
 
 static void

@@ -138,8 +138,21 @@ hdl_query_bool(struct hdl_req *r, struct of_verrs *v, const char *key, int *out)
 }
 
 void
-hdl_paging(struct hdl_req *r, struct of_verrs *v, int64_t *page, int64_t *page_size)
+hdl_paging(struct hdl_req *r, struct of_verrs *v, struct hdl_page *pg)
 {
-    hdl_query_int(r, v, "page", 1, 1, INT32_MAX, "Input should be greater than or equal to 1", page);
-    hdl_query_int(r, v, "page_size", 20, 1, 100, "Input should be between 1 and 100", page_size);
+    bool by_page = hdl_query(r, "page") != NULL || hdl_query(r, "page_size") != NULL;
+
+    hdl_query_int(r, v, "page", 1, 1, INT32_MAX, "Input should be greater than or equal to 1",
+                  &pg->page);
+    hdl_query_int(r, v, "page_size", 20, 1, 100, "Input should be between 1 and 100",
+                  &pg->page_size);
+    hdl_query_int(r, v, "limit", 20, 1, 100, "Input should be between 1 and 100", &pg->limit);
+    pg->cursor = hdl_query(r, "cursor");
+    pg->by_cursor = pg->cursor != NULL || hdl_query(r, "limit") != NULL;
+    if (pg->cursor != NULL && pg->cursor[0] == '\0')
+        of_verr_add(v, OF_VE_VALUE, "Invalid cursor", OF_K("query"), OF_K("cursor"), OF_END);
+    if (by_page && pg->by_cursor)
+        of_verr_add(v, OF_VE_VALUE, "page and page_size cannot be combined with cursor or limit",
+                    OF_K("query"), OF_K(hdl_query(r, "page") != NULL ? "page" : "page_size"),
+                    OF_END);
 }

@@ -33,8 +33,17 @@ bool hdl_query_int(struct hdl_req *r, struct of_verrs *v, const char *key, int64
                    int64_t min, int64_t max, const char *bound_msg, int64_t *out);
 bool hdl_query_bool(struct hdl_req *r, struct of_verrs *v, const char *key, int *out);
 
-/* page/page_size from the query (defaults 1/20, bounds per API.md); adds
- * problems to v. */
-void hdl_paging(struct hdl_req *r, struct of_verrs *v, int64_t *page, int64_t *page_size);
+/* How a collection is paged (API.md "Conventions"): by page (offset, with
+ * the total) or by cursor (keyset: `limit` starts, `cursor` continues). */
+struct hdl_page {
+    bool        by_cursor;           /* limit or cursor was given */
+    int64_t     page, page_size;     /* page mode (defaults 1/20) */
+    int64_t     limit;               /* cursor mode: rows per page (default 20) */
+    const char *cursor;              /* cursor mode: NULL on the first page */
+};
+
+/* The paging parameters, with their bounds per API.md; page or page_size
+ * together with cursor or limit is a problem too. Problems go to v. */
+void hdl_paging(struct hdl_req *r, struct of_verrs *v, struct hdl_page *pg);
 
 #endif

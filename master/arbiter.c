@@ -15,6 +15,11 @@
  * new generation, waits until all its workers are READY, then TERMs the old
  * ones, so capacity never drops during a reload.
  *
+ * The jobs process (jobs/jobs.h) is supervised the same way in a slot of
+ * its own (arb_worker.jobs): one of the current generation runs whenever
+ * jobs.enabled and a database URL is set; a HUP starts a new one and stops
+ * the old one with the old workers; TTIN/TTOU/WINCH leave it alone.
+ *
  * Respawn policy: a worker that exits unasked is replaced at once, unless it
  * died during boot (never READY, or within 1 s of its start): then spawns
  * back off exponentially (100 ms .. 2 s), and after ARB_BOOT_FAIL_MAX such
@@ -39,6 +44,7 @@
 #include "common/of.h"
 #include "common/scoreboard.h"
 #include "common/util.h"
+#include "jobs/jobs.h"
 #include "worker/worker.h"
 
 #define ARB_BOOT_FAIL_MAX   8                     /* deaths at boot in a row before giving up */
@@ -61,6 +67,7 @@ struct arb_worker {
     bool     watchdog_killed;
     bool     deadline_killed;
     bool     usr1_pending;   /* USR1 came while it was booting: forward once READY */
+    bool     jobs;           /* the jobs process, not a request worker */
 };
 
 struct arbiter {
@@ -73,6 +80,7 @@ struct arbiter {
     int                   boot_fails;       /* in a row */
     uint64_t              next_spawn_ns;    /* backoff: no spawn before this */
     bool                  reloading;
+    bool                  jobs_wanted;      /* jobs.enabled and a database URL */
     bool                  announced_ready;
     enum arb_mode         mode;
     uint64_t              stop_deadline_ns;
@@ -174,12 +182,19 @@ arb_max_requests(const struct of_cfg *cfg)
     return m;
 }
 
+static bool
+arb_jobs_wanted(const struct of_cfg *cfg)
+{
+    return cfg->jobs.enabled && cfg->database.url != NULL && cfg->database.url[0] != '\0';
+}
+
 static _Noreturn void
-arb_child(struct arbiter *a, int slot, long max_requests, pid_t master)
+arb_child(struct arbiter *a, int slot, long max_requests, pid_t master, bool jobs)
 {
     struct sigaction sa;
 
-    of_log_set_role("worker");
+    of_log_set_role(jobs ? "jobs" : "worker");
+    prctl(PR_SET_NAME, jobs ? "of-jobs" : "of-worker", 0, 0, 0);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;
     for (size_t i = 0; i < OF_ARRAY_LEN(arb_signals); i++)
@@ -193,6 +208,10 @@ arb_child(struct arbiter *a, int slot, long max_requests, pid_t master)
     if (getenv("ORDERFLOW_TEST_WORKER_BOOT_EXIT") != NULL)
         _exit(3);
 #endif
+    if (jobs) {
+        struct jobs_args ja = { .cfg = a->cfg, .sb = a->sb, .slot = slot, .generation = a->gen };
+        jobs_run(&ja);
+    }
 
     struct worker_args wa = {
         .cfg = a->cfg,
@@ -215,7 +234,7 @@ arb_free_slot(const struct arbiter *a)
 }
 
 static int
-arb_spawn(struct arbiter *a)
+arb_spawn_kind(struct arbiter *a, bool jobs)
 {
     int slot = arb_free_slot(a);
     if (slot < 0) {
@@ -224,6 +243,7 @@ arb_spawn(struct arbiter *a)
     }
     struct of_sb_slot *s = &a->sb->slots[slot];
     atomic_store(&s->pid, 0);
+    atomic_store(&s->kind, jobs ? OF_SB_KIND_JOBS : OF_SB_KIND_WORKER);
     atomic_store(&s->generation, a->gen);
     atomic_store(&s->heartbeat, mono_s());
     atomic_store(&s->state, OF_SB_BOOTING);
@@ -238,7 +258,7 @@ arb_spawn(struct arbiter *a)
         return OF_ERR;
     }
     if (pid == 0)
-        arb_child(a, slot, maxreq, master);
+        arb_child(a, slot, maxreq, master, jobs);
 
     atomic_store(&s->pid, pid);
     struct arb_worker *w = &a->w[slot];
@@ -246,9 +266,19 @@ arb_spawn(struct arbiter *a)
     w->pid = pid;
     w->gen = a->gen;
     w->spawned_ns = of_mono_ns();
-    of_log_info("spawned worker %ld (slot %d, generation %u, max_requests %ld)", (long)pid, slot,
-                a->gen, maxreq);
+    w->jobs = jobs;
+    if (jobs)
+        of_log_info("spawned jobs process %ld (slot %d, generation %u)", (long)pid, slot, a->gen);
+    else
+        of_log_info("spawned worker %ld (slot %d, generation %u, max_requests %ld)", (long)pid,
+                    slot, a->gen, maxreq);
     return OF_OK;
+}
+
+static int
+arb_spawn(struct arbiter *a)
+{
+    return arb_spawn_kind(a, false);
 }
 
 /* ---- stopping workers ------------------------------------------------- */
@@ -424,6 +454,7 @@ arb_reload(struct arbiter *a)
     a->gen++;
     a->target = n->server.workers_effective;
     a->reloading = true;
+    a->jobs_wanted = arb_jobs_wanted(n);
     a->boot_fails = 0;
     a->next_spawn_ns = 0;
     of_log_info("reloading: generation %u with %d workers", a->gen, a->target);
@@ -435,7 +466,7 @@ arb_reload_progress(struct arbiter *a)
 {
     int ready = 0;
     for (int i = 0; i < OF_SB_MAX_WORKERS; i++)
-        if (a->w[i].pid != 0 && a->w[i].gen == a->gen && a->w[i].stop_ns == 0 &&
+        if (a->w[i].pid != 0 && a->w[i].gen == a->gen && a->w[i].stop_ns == 0 && !a->w[i].jobs &&
             atomic_load(&a->sb->slots[i].state) == OF_SB_READY)
             ready++;
     if (ready < a->target)
@@ -502,7 +533,7 @@ arb_adjust(struct arbiter *a)
     int cur = 0, oldest = -1;
     for (int i = 0; i < OF_SB_MAX_WORKERS; i++) {
         struct arb_worker *w = &a->w[i];
-        if (w->pid == 0 || w->gen != a->gen || w->stop_ns != 0)
+        if (w->pid == 0 || w->gen != a->gen || w->stop_ns != 0 || w->jobs)
             continue;
         cur++;
         if (oldest < 0 || w->spawned_ns < a->w[oldest].spawned_ns)
@@ -521,12 +552,33 @@ arb_adjust(struct arbiter *a)
             break;
 }
 
+/* One jobs process of the current generation while it is wanted. */
+static void
+arb_adjust_jobs(struct arbiter *a)
+{
+    int cur = -1;
+    for (int i = 0; i < OF_SB_MAX_WORKERS; i++) {
+        const struct arb_worker *w = &a->w[i];
+        if (w->pid != 0 && w->jobs && w->gen == a->gen && w->stop_ns == 0)
+            cur = i;
+    }
+    if (!a->jobs_wanted) {
+        if (cur >= 0) {
+            of_log_info("jobs.enabled is false now: stopping the jobs process");
+            arb_stop_worker(a, cur, SIGTERM);
+        }
+        return;
+    }
+    if (cur < 0 && of_mono_ns() >= a->next_spawn_ns)
+        arb_spawn_kind(a, true);
+}
+
 static void
 arb_announce_ready(struct arbiter *a)
 {
     int ready = 0;
     for (int i = 0; i < OF_SB_MAX_WORKERS; i++)
-        if (a->w[i].pid != 0 && atomic_load(&a->sb->slots[i].state) == OF_SB_READY)
+        if (a->w[i].pid != 0 && !a->w[i].jobs && atomic_load(&a->sb->slots[i].state) == OF_SB_READY)
             ready++;
     if (ready < a->target)
         return;
@@ -559,6 +611,7 @@ arb_tick(struct arbiter *a)
     }
     if (a->reloading)
         arb_reload_progress(a);
+    arb_adjust_jobs(a);
     arb_adjust(a);
     if (!a->announced_ready)
         arb_announce_ready(a);
@@ -765,6 +818,7 @@ master_serve(struct of_cfg *cfg)
     a.cfg = cfg;
     a.gen = 1;
     a.target = cfg->server.workers_effective;
+    a.jobs_wanted = arb_jobs_wanted(cfg);
     a.tick_us = -1;
     a.listen_fd = -1;
     of_log_info("orderflow %s starting (pid %ld, %d workers)", OF_VERSION, (long)getpid(), a.target);

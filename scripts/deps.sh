@@ -9,10 +9,12 @@ set -eu
 
 RUN_PKGS="build-essential cmake pkg-config libevent-dev libjansson-dev libpq-dev
 libconfig-dev libsodium-dev libjwt-dev libssl-dev libsystemd-dev libcmocka-dev
-postgresql-15 postgresql-client-15 openssl libcurl4-openssl-dev"
+libcurl4-openssl-dev
+postgresql-15 postgresql-client-15 openssl"
 TEST_PKGS="python3 python3-pytest wrk nginx-light curl systemd python3-prometheus-client python3-jsonschema
 clang libclang-rt-14-dev valgrind pgbouncer prometheus
-debhelper dpkg-dev fakeroot lintian debootstrap man-db"
+debhelper dpkg-dev fakeroot lintian debootstrap man-db
+python3-aiosmtpd"
 
 case "${1:-run}" in
     run)  want="$RUN_PKGS" ;;

@@ -14,16 +14,35 @@
 #define ACOLS(p) p "id, " p "actor_id, " p "action, " p "entity, " p "entity_id, " \
                  p "request_id, " SQL_TS(p "at") ", " p "details::text"
 
-/* $1 entity (NULL any), $2 actor (NULL any), $3 limit, $4 offset */
-#define AFILTER "($1::text IS NULL OR entity = $1) AND ($2::bigint IS NULL OR actor_id = $2)"
+/* One statement per filter combination (bits: 1 entity, 2 actor; filter
+ * parameters first, then limit, offset -- or, keyset, after id, limit),
+ * newest first. */
+#define APAGE(nm, w, nf, p1, p2) { nm, \
+    "SELECT " ACOLS("a.") ", t.n FROM (SELECT CASE WHEN " p2 "::bigint >= 0 THEN " \
+    "  (SELECT count(*) FROM audit_log WHERE " w ") END AS n) t " \
+    "LEFT JOIN LATERAL (SELECT * FROM audit_log WHERE " w " ORDER BY id DESC " \
+    "  LIMIT " p1 " OFFSET greatest(" p2 ", 0)) a ON true ORDER BY a.id DESC", nf + 2, POOL_STMT_READ }
+#define AAFTER(nm, w, nf, p1, p2) { nm, \
+    "SELECT " ACOLS("") ", 0 FROM audit_log WHERE " w " AND id < " p1 "::bigint " \
+    "ORDER BY id DESC LIMIT " p2, nf + 2, POOL_STMT_READ }
 
-static const struct pool_stmt st_list = {
-    "audit_list",
-    "SELECT " ACOLS("a.") ", t.n FROM (SELECT count(*) AS n FROM audit_log WHERE " AFILTER ") t "
-    "LEFT JOIN LATERAL (SELECT * FROM audit_log WHERE " AFILTER " ORDER BY id DESC "
-    "  LIMIT $3 OFFSET $4) a ON true ORDER BY a.id DESC", 4, POOL_STMT_READ };
+static const struct pool_stmt st_page[4] = {
+    APAGE("audit_page", "true", 0, "$1", "$2"),
+    APAGE("audit_page_e", "entity = $1", 1, "$2", "$3"),
+    APAGE("audit_page_a", "actor_id = $1", 1, "$2", "$3"),
+    APAGE("audit_page_ea", "entity = $1 AND actor_id = $2", 2, "$3", "$4"),
+};
+static const struct pool_stmt st_after[4] = {
+    AAFTER("audit_after", "true", 0, "$1", "$2"),
+    AAFTER("audit_after_e", "entity = $1", 1, "$2", "$3"),
+    AAFTER("audit_after_a", "actor_id = $1", 1, "$2", "$3"),
+    AAFTER("audit_after_ea", "entity = $1 AND actor_id = $2", 2, "$3", "$4"),
+};
 
-const struct pool_stmt *const store_audit_stmts[] = { &st_list };
+const struct pool_stmt *const store_audit_stmts[] = {
+    &st_page[0], &st_page[1], &st_page[2], &st_page[3],
+    &st_after[0], &st_after[1], &st_after[2], &st_after[3],
+};
 const size_t store_audit_nstmts = OF_ARRAY_LEN(store_audit_stmts);
 
 struct op {
@@ -72,13 +91,15 @@ repo_list(void *self, struct of_mem *m, const struct audit_filter *f, audit_list
     op->m = m;
     op->cb = cb;
     op->arg = arg;
-    const char *p[] = {
-        f->entity,
-        f->actor_id > 0 ? sql_i64_param(m, f->actor_id) : NULL,
-        sql_i64_param(m, f->limit),
-        sql_i64_param(m, f->offset),
-    };
-    pool_query(self, m, &st_list, p, on_list, op);
+    const char *p[4];
+    int         n = 0;
+    unsigned    combo = (f->entity != NULL ? 1u : 0u) | (f->actor_id > 0 ? 2u : 0u);
+    if (f->entity != NULL)
+        p[n++] = f->entity;
+    if (f->actor_id > 0)
+        p[n++] = sql_i64_param(m, f->actor_id);
+    sql_page_params(m, &f->pg, SQL_PAGE_ID_SORT | SQL_PAGE_GATED_COUNT, p + n);
+    pool_query(self, m, f->pg.after ? &st_after[combo] : &st_page[combo], p, on_list, op);
 }
 
 static const struct audit_repo_ops pg_audit_ops = {

@@ -18,7 +18,10 @@
  *        With b.balance_cents a correct transfer could fail the balance
  *        CHECK under load (reproduced with pgbench); lk holds the newest
  *        committed values and the locks, so computing from it is exact;
- *   t    records the transfer (gated on ok).
+ *   t    records the transfer (gated on ok);
+ *   e    writes its transfer.created event (domain/event.h; gated on t), the
+ *        data rendered as handlers/bank.c renders a transfer, and
+ *        pg_notify(EVENT_CHANNEL) so the jobs process wakes at COMMIT.
  * The final row says which check failed, if any. The balance CHECK
  * (>= 0), the amount CHECK (> 0) and the distinct-accounts CHECK back the
  * rules; the sum of balances changes by -amount + amount = 0.
@@ -31,6 +34,7 @@
 #include "store/repos.h"
 #include "store/idem_repo.h"
 #include "store/sql.h"
+#include "domain/event.h"
 #include "common/log.h"
 #include "common/of.h"
 
@@ -57,6 +61,15 @@ static const struct pool_stmt st_list_own = {
     "LEFT JOIN LATERAL (SELECT * FROM bank_accounts WHERE owner_id = $1 ORDER BY id "
     "  LIMIT $2 OFFSET $3) a ON true ORDER BY a.id", 3, POOL_STMT_READ };
 
+/* keyset pages (by id): $1 owner, $2 after id, $3 limit / $1 after id, $2 limit */
+static const struct pool_stmt st_after_own = {
+    "bank_after_own",
+    "SELECT " BCOLS("") ", 0 FROM bank_accounts WHERE owner_id = $1 AND id > $2 "
+    "ORDER BY id LIMIT $3", 3, POOL_STMT_READ };
+static const struct pool_stmt st_after_all = {
+    "bank_after_all",
+    "SELECT " BCOLS("") ", 0 FROM bank_accounts WHERE id > $1 ORDER BY id LIMIT $2", 2, POOL_STMT_READ };
+
 /* $1 limit, $2 offset */
 static const struct pool_stmt st_list_all = {
     "bank_list_all",
@@ -82,7 +95,22 @@ static const struct pool_stmt st_history = {
     "  ) u ORDER BY id DESC LIMIT $3 OFFSET $4) x ON true "
     "ORDER BY x.id DESC", 4, POOL_STMT_READ };
 
-/* $1 from, $2 to, $3 amount (cents), $4 caller.
+/* Keyset: $1 account, $2 owner (NULL any), $3 after id, $4 limit; columns
+ * as st_history's (the total is not counted). */
+static const struct pool_stmt st_history_after = {
+    "bank_history_after",
+    "SELECT a.id, 0, " TCOLS("x.") " "
+    "FROM (SELECT id FROM bank_accounts WHERE id = $1 AND ($2::bigint IS NULL OR owner_id = $2)) a "
+    "LEFT JOIN LATERAL (SELECT * FROM ("
+    "    (SELECT * FROM transfers WHERE from_account_id = a.id AND id < $3 ORDER BY id DESC "
+    "       LIMIT $4) "
+    "    UNION ALL "
+    "    (SELECT * FROM transfers WHERE to_account_id = a.id AND id < $3 ORDER BY id DESC "
+    "       LIMIT $4)"
+    "  ) u ORDER BY id DESC LIMIT $4) x ON true "
+    "ORDER BY x.id DESC", 4, POOL_STMT_READ };
+
+/* $1 from, $2 to, $3 amount (cents), $4 caller, $5 event id, $6 traceparent.
  * Columns: source is the caller's, destination exists, funds suffice,
  * then the transfer (NULL unless all three hold). */
 static const struct pool_stmt st_transfer = {
@@ -95,15 +123,24 @@ static const struct pool_stmt st_transfer = {
     "      + CASE WHEN b.id = $1 THEN -($3::bigint) ELSE $3::bigint END "
     "    FROM lk l WHERE b.id = l.id AND EXISTS (SELECT 1 FROM ok) RETURNING b.id), "
     "t AS (INSERT INTO transfers (from_account_id, to_account_id, amount_cents) "
-    "    SELECT $1, $2, $3 FROM ok RETURNING *) "
+    "    SELECT $1, $2, $3 FROM ok RETURNING *), "
+    "e AS (INSERT INTO events (id, type, payload, traceparent) "
+    "    SELECT $5, 'transfer.created', jsonb_build_object('id', $5::text, "
+    "      'type', 'transfer.created', 'timestamp', " SQL_TS("now()") ", "
+    "      'data', jsonb_build_object('id', t.id, 'from_account_id', t.from_account_id, "
+    "        'to_account_id', t.to_account_id, "
+    "        'amount', ((t.amount_cents)::numeric / 100)::numeric(20,2)::text, "
+    "        'created_at', " SQL_TS("t.created_at") ")), $6 FROM t "
+    "    RETURNING pg_notify('" EVENT_CHANNEL "', '')) "
     "SELECT EXISTS (SELECT 1 FROM lk WHERE id = $1 AND owner_id = $4), "
     "  EXISTS (SELECT 1 FROM lk WHERE id = $2), "
     "  COALESCE((SELECT balance_cents >= $3 FROM lk WHERE id = $1), false), "
-    "  " TCOLS("t.") ", (SELECT count(*) FROM mv) "
-    "FROM (SELECT 1) one LEFT JOIN t ON true", 4, 0 };
+    "  " TCOLS("t.") ", (SELECT count(*) FROM mv), (SELECT count(*) FROM e) "
+    "FROM (SELECT 1) one LEFT JOIN t ON true", 6, 0 };
 
 const struct pool_stmt *const store_bank_stmts[] = {
     &st_create, &st_get, &st_list_own, &st_list_all, &st_history, &st_transfer,
+    &st_after_own, &st_after_all, &st_history_after,
 };
 const size_t store_bank_nstmts = OF_ARRAY_LEN(store_bank_stmts);
 
@@ -206,19 +243,19 @@ on_list(const struct pool_res *res, void *arg)
 }
 
 static void
-repo_list(void *self, struct of_mem *m, int64_t owner_id, int64_t offset, int64_t limit,
+repo_list(void *self, struct of_mem *m, int64_t owner_id, const struct page_req *pg,
           bank_account_list_cb cb, void *arg)
 {
     struct op *op = op_new(m, arg);
     op->list_cb = cb;
-    if (owner_id > 0) {
-        const char *p[] = { sql_i64_param(m, owner_id), sql_i64_param(m, limit),
-                            sql_i64_param(m, offset) };
-        pool_query(self, m, &st_list_own, p, on_list, op);
-        return;
-    }
-    const char *p[] = { sql_i64_param(m, limit), sql_i64_param(m, offset) };
-    pool_query(self, m, &st_list_all, p, on_list, op);
+    const char *p[3];
+    int         n = 0;
+    if (owner_id > 0)
+        p[n++] = sql_i64_param(m, owner_id);
+    sql_page_params(m, pg, SQL_PAGE_ID_SORT, p + n);
+    const struct pool_stmt *st = owner_id > 0 ? (pg->after ? &st_after_own : &st_list_own)
+                                              : (pg->after ? &st_after_all : &st_list_all);
+    pool_query(self, m, st, p, on_list, op);
 }
 
 /* ---- history ---- */
@@ -250,14 +287,14 @@ on_history(const struct pool_res *res, void *arg)
 }
 
 static void
-repo_history(void *self, struct of_mem *m, int64_t id, int64_t owner_id, int64_t offset,
-             int64_t limit, transfer_list_cb cb, void *arg)
+repo_history(void *self, struct of_mem *m, int64_t id, int64_t owner_id,
+             const struct page_req *pg, transfer_list_cb cb, void *arg)
 {
     struct op *op = op_new(m, arg);
     op->hist_cb = cb;
-    const char *p[] = { sql_i64_param(m, id), owner_param(m, owner_id),
-                        sql_i64_param(m, limit), sql_i64_param(m, offset) };
-    pool_query(self, m, &st_history, p, on_history, op);
+    const char *p[4] = { sql_i64_param(m, id), owner_param(m, owner_id) };
+    sql_page_params(m, pg, SQL_PAGE_ID_SORT, p + 2);
+    pool_query(self, m, pg->after ? &st_history_after : &st_history, p, on_history, op);
 }
 
 /* ---- transfer ---- */
@@ -321,11 +358,13 @@ repo_transfer(void *self, struct of_mem *m, struct repo_tx *tx, int64_t caller_i
 {
     struct op *op = op_new(m, arg);
     op->xfer_cb = cb;
-    const char **p = of_mem_alloc(m, 4 * sizeof(*p));
+    const char **p = of_mem_alloc(m, 6 * sizeof(*p));
     p[0] = sql_i64_param(m, in->from_account_id);
     p[1] = sql_i64_param(m, in->to_account_id);
     p[2] = sql_i64_param(m, in->amount);
     p[3] = sql_i64_param(m, caller_id);
+    p[4] = in->ev.id;
+    p[5] = in->ev.traceparent;
     if (tx != NULL)
         pool_tx_query(store_tx(tx), &st_transfer, p, on_transfer_tx, op);
     else

@@ -5,9 +5,8 @@
  * index: a create that hits it returns no row (ON CONFLICT DO NOTHING), an
  * update gets 23505; both are OF_CONFLICT. Deletion is one statement: lock
  * the row, remove it when no order references it, else set is_active =
- * false, and write the audit row -- all or nothing, one round trip. List
- * statements are one per sort order from a fixed allowlist, the total in
- * the same round trip, even for a page past the end.
+ * false, and write the audit row -- all or nothing, one round trip. Offset
+ * pages get their total in the same round trip, even past the end.
  */
 #include "store/repos.h"
 #include "store/sql.h"
@@ -21,21 +20,96 @@
 static const struct pool_stmt st_get = {
     "customer_get", "SELECT " CCOLS("") " FROM customers WHERE id = $1", 1, POOL_STMT_READ };
 
-/* $1 tier, $2 is_active, $3 q (literal, case-insensitive; emails are stored
- * lower-cased), $4 limit, $5 offset */
-#define CFILTER "($1::text IS NULL OR tier = $1) AND ($2::bool IS NULL OR is_active = $2) AND " \
-                "($3::text IS NULL OR strpos(lower(name), lower($3)) > 0 " \
-                "  OR strpos(email, lower($3)) > 0)"
-#define CLIST(nm, inner, outer) { nm, \
-    "SELECT " CCOLS("c.") ", t.n FROM (SELECT count(*) AS n FROM customers WHERE " CFILTER ") t " \
-    "LEFT JOIN LATERAL (SELECT * FROM customers WHERE " CFILTER " ORDER BY " inner \
-    " LIMIT $4 OFFSET $5) c ON true ORDER BY " outer, 5, POOL_STMT_READ }
+/*
+ * Lists: one statement per filter combination and sort, as static text (no
+ * `$1 IS NULL OR ...` generic plans). Combination bits: 1 tier, 2 is_active,
+ * 4 q; filter parameters first in that order, then the page's (as in
+ * product_repo.c). Totals without q come from customer_counts (kept by
+ * triggers, migrations/0004); q (name or email, literal, case-insensitive;
+ * emails are stored lower-cased) is served by the trigram indexes behind an
+ * OFFSET 0 fence when they can narrow q (sql_trgm_useful); a shorter q uses
+ * combinations 8-11 (as 4-7, with strpos() on the raw text, which no index
+ * matches: the sort order's index, filtered, stops at the page).
+ */
+#define CPAGE(nm, w, cnt, nf, p1, p2, inner, outer) { nm, \
+    "SELECT " CCOLS("c.") ", t.n FROM (SELECT CASE WHEN " p2 "::bigint >= 0 THEN " cnt " END AS n) t " \
+    "LEFT JOIN LATERAL (SELECT * FROM " w " ORDER BY " inner " LIMIT " p1 \
+    " OFFSET greatest(" p2 ", 0)) c ON true ORDER BY " outer, \
+    nf + 2, POOL_STMT_READ }
+#define CAFTER_ID(nm, w, nf, p1, p2, op, inner) { nm, \
+    "SELECT " CCOLS("") ", 0 FROM " w " AND id " op " " p1 "::bigint ORDER BY " inner \
+    " LIMIT " p2, nf + 2, POOL_STMT_READ }
+#define CAFTER_NAME(nm, w, nf, p1, p2, p3, op, inner) { nm, \
+    "SELECT " CCOLS("") ", 0 FROM " w " AND (name, id) " op " (" p1 "::text, " p2 \
+    "::bigint) ORDER BY " inner " LIMIT " p3, nf + 3, POOL_STMT_READ }
+#define CPAGES(tag, w, cnt, nf, p1, p2) { \
+    CPAGE("customer_page_id" tag, w, cnt, nf, p1, p2, "id", "c.id"), \
+    CPAGE("customer_page_id_desc" tag, w, cnt, nf, p1, p2, "id DESC", "c.id DESC"), \
+    CPAGE("customer_page_name" tag, w, cnt, nf, p1, p2, "name, id", "c.name, c.id"), \
+    CPAGE("customer_page_name_desc" tag, w, cnt, nf, p1, p2, "name DESC, id DESC", \
+          "c.name DESC, c.id DESC") }
+#define CAFTERS(tag, w, nf, p1, p2, p3) { \
+    CAFTER_ID("customer_after_id" tag, w, nf, p1, p2, ">", "id"), \
+    CAFTER_ID("customer_after_id_desc" tag, w, nf, p1, p2, "<", "id DESC"), \
+    CAFTER_NAME("customer_after_name" tag, w, nf, p1, p2, p3, ">", "name, id"), \
+    CAFTER_NAME("customer_after_name_desc" tag, w, nf, p1, p2, p3, "<", "name DESC, id DESC") }
 
-static const struct pool_stmt st_list[CSORT_COUNT] = {
-    CLIST("customer_list_id", "id", "c.id"),
-    CLIST("customer_list_id_desc", "id DESC", "c.id DESC"),
-    CLIST("customer_list_name", "name, id", "c.name, c.id"),
-    CLIST("customer_list_name_desc", "name DESC, id DESC", "c.name DESC, c.id DESC"),
+/* q: through the trigram indexes (CQ), or for a q they cannot narrow (CQ2) */
+#define CQ(n)  "(lower(name) LIKE lower(" n ") OR email LIKE lower(" n "))"
+#define CQ2(n) "(strpos(lower(name), lower(" n ")) > 0 OR strpos(email, lower(" n ")) > 0)"
+#define CCOMBOS 12
+#define CW0 "customers WHERE true"
+#define CN0 "(SELECT coalesce(sum(n), 0) FROM customer_counts)"
+#define CW1 "customers WHERE tier = $1"
+#define CN1 "(SELECT coalesce(sum(n), 0) FROM customer_counts WHERE tier = $1)"
+#define CW2 "customers WHERE is_active = $1"
+#define CN2 "(SELECT coalesce(sum(n), 0) FROM customer_counts WHERE is_active = $1)"
+#define CW3 "customers WHERE tier = $1 AND is_active = $2"
+#define CN3 "(SELECT coalesce(sum(n), 0) FROM customer_counts WHERE tier = $1 AND is_active = $2)"
+#define CW4 "(SELECT * FROM customers WHERE " CQ("$1") " OFFSET 0) s WHERE true"
+#define CN4 "(SELECT count(*) FROM customers WHERE " CQ("$1") ")"
+#define CW5 "(SELECT * FROM customers WHERE tier = $1 AND " CQ("$2") " OFFSET 0) s WHERE true"
+#define CN5 "(SELECT count(*) FROM customers WHERE tier = $1 AND " CQ("$2") ")"
+#define CW6 "(SELECT * FROM customers WHERE is_active = $1 AND " CQ("$2") " OFFSET 0) s WHERE true"
+#define CN6 "(SELECT count(*) FROM customers WHERE is_active = $1 AND " CQ("$2") ")"
+#define CW7 "(SELECT * FROM customers WHERE tier = $1 AND is_active = $2 AND " CQ("$3") \
+            " OFFSET 0) s WHERE true"
+#define CN7 "(SELECT count(*) FROM customers WHERE tier = $1 AND is_active = $2 AND " CQ("$3") ")"
+#define CW8 "customers WHERE " CQ2("$1")
+#define CN8 "(SELECT count(*) FROM " CW8 ")"
+#define CW9 "customers WHERE tier = $1 AND " CQ2("$2")
+#define CN9 "(SELECT count(*) FROM " CW9 ")"
+#define CW10 "customers WHERE is_active = $1 AND " CQ2("$2")
+#define CN10 "(SELECT count(*) FROM " CW10 ")"
+#define CW11 "customers WHERE tier = $1 AND is_active = $2 AND " CQ2("$3")
+#define CN11 "(SELECT count(*) FROM " CW11 ")"
+static const struct pool_stmt st_page[CCOMBOS][CSORT_COUNT] = {
+    CPAGES("", CW0, CN0, 0, "$1", "$2"),
+    CPAGES("_t", CW1, CN1, 1, "$2", "$3"),
+    CPAGES("_a", CW2, CN2, 1, "$2", "$3"),
+    CPAGES("_ta", CW3, CN3, 2, "$3", "$4"),
+    CPAGES("_q", CW4, CN4, 1, "$2", "$3"),
+    CPAGES("_tq", CW5, CN5, 2, "$3", "$4"),
+    CPAGES("_aq", CW6, CN6, 2, "$3", "$4"),
+    CPAGES("_taq", CW7, CN7, 3, "$4", "$5"),
+    CPAGES("_q2", CW8, CN8, 1, "$2", "$3"),
+    CPAGES("_tq2", CW9, CN9, 2, "$3", "$4"),
+    CPAGES("_aq2", CW10, CN10, 2, "$3", "$4"),
+    CPAGES("_taq2", CW11, CN11, 3, "$4", "$5"),
+};
+static const struct pool_stmt st_after[CCOMBOS][CSORT_COUNT] = {
+    CAFTERS("", CW0, 0, "$1", "$2", "$3"),
+    CAFTERS("_t", CW1, 1, "$2", "$3", "$4"),
+    CAFTERS("_a", CW2, 1, "$2", "$3", "$4"),
+    CAFTERS("_ta", CW3, 2, "$3", "$4", "$5"),
+    CAFTERS("_q", CW4, 1, "$2", "$3", "$4"),
+    CAFTERS("_tq", CW5, 2, "$3", "$4", "$5"),
+    CAFTERS("_aq", CW6, 2, "$3", "$4", "$5"),
+    CAFTERS("_taq", CW7, 3, "$4", "$5", "$6"),
+    CAFTERS("_q2", CW8, 1, "$2", "$3", "$4"),
+    CAFTERS("_tq2", CW9, 2, "$3", "$4", "$5"),
+    CAFTERS("_aq2", CW10, 2, "$3", "$4", "$5"),
+    CAFTERS("_taq2", CW11, 3, "$4", "$5", "$6"),
 };
 
 static const struct pool_stmt st_create = {
@@ -66,9 +140,15 @@ static const struct pool_stmt st_remove = {
     "    ELSE jsonb_build_object('name', name, 'email', email) END FROM c) "
     "SELECT id, has_orders FROM c", 3, 0 };
 
+#define CROW(t, c) &t[c][0], &t[c][1], &t[c][2], &t[c][3]
 const struct pool_stmt *const store_customer_stmts[] = {
-    &st_get, &st_list[0], &st_list[1], &st_list[2], &st_list[3],
-    &st_create, &st_update, &st_remove,
+    &st_get, &st_create, &st_update, &st_remove,
+    CROW(st_page, 0), CROW(st_page, 1), CROW(st_page, 2), CROW(st_page, 3),
+    CROW(st_page, 4), CROW(st_page, 5), CROW(st_page, 6), CROW(st_page, 7),
+    CROW(st_page, 8), CROW(st_page, 9), CROW(st_page, 10), CROW(st_page, 11),
+    CROW(st_after, 0), CROW(st_after, 1), CROW(st_after, 2), CROW(st_after, 3),
+    CROW(st_after, 4), CROW(st_after, 5), CROW(st_after, 6), CROW(st_after, 7),
+    CROW(st_after, 8), CROW(st_after, 9), CROW(st_after, 10), CROW(st_after, 11),
 };
 const size_t store_customer_nstmts = OF_ARRAY_LEN(store_customer_stmts);
 
@@ -155,14 +235,23 @@ repo_list(void *self, struct of_mem *m, const struct customer_filter *f,
 {
     struct op *op = op_new(self, m, arg, OF_NOTFOUND);
     op->list_cb = cb;
-    const char *p[] = {
-        f->tier < 0 ? NULL : rules_tier_name((enum rules_tier)f->tier),
-        f->is_active < 0 ? NULL : (f->is_active ? "true" : "false"),
-        f->q,
-        sql_i64_param(m, f->limit),
-        sql_i64_param(m, f->offset),
-    };
-    pool_query(self, m, &st_list[f->sort], p, on_list, op);
+    const char *p[6];
+    int         n = 0;
+    unsigned    combo = (f->tier >= 0 ? 1u : 0u) | (f->is_active >= 0 ? 2u : 0u)
+                        | (f->q != NULL ? 4u : 0u);
+    if (f->q != NULL && !sql_trgm_useful(f->q))
+        combo += 4;                       /* 4..7 -> 8..11: no trigram fence */
+
+    if (f->tier >= 0)
+        p[n++] = rules_tier_name((enum rules_tier)f->tier);
+    if (f->is_active >= 0)
+        p[n++] = f->is_active ? "true" : "false";
+    if (f->q != NULL)
+        p[n++] = combo >= 8 ? f->q : sql_like_contains(m, f->q);
+    unsigned    pf = SQL_PAGE_GATED_COUNT | (f->sort == CSORT_ID || f->sort == CSORT_ID_DESC ? SQL_PAGE_ID_SORT : 0u);
+    n += sql_page_params(m, &f->pg, pf, p + n);
+    const struct pool_stmt *st = f->pg.after ? &st_after[combo][f->sort] : &st_page[combo][f->sort];
+    pool_query(self, m, st, p, on_list, op);
 }
 
 static void

@@ -11,11 +11,20 @@
  * audit row (admin) is written with it; the status seen under the lock comes
  * back for the 409 detail. Reads return one row per item (orders joined to
  * their items), grouped here; lists get their total in the same round trip.
+ *
+ * The outbox (domain/event.h): the create and transition statements also
+ * insert their event, its "data" built here in SQL exactly as
+ * handlers/orders.c renders the order (money as "39.98" from the cents,
+ * timestamps as SQL_TS), and pg_notify(EVENT_CHANNEL) in the same statement:
+ * the event exists if and only if the change committed, and the jobs process
+ * wakes at COMMIT. A failing create or transition writes none. The final
+ * SELECT reads the event CTE (count) so its RETURNING runs.
  */
 #include "store/repos.h"
 #include "store/idem_repo.h"
 #include "store/sql.h"
 #include "domain/order.h"
+#include "domain/event.h"
 #include "common/of.h"
 
 #include <stdio.h>
@@ -27,6 +36,26 @@
     o "notes, " o "created_by, " SQL_TS(o "created_at") ", " SQL_TS(o "updated_at")
 #define ICOLS "i.id, i.product_id, i.product_name, i.quantity, i.unit_price_cents"
 #define NOCOLS 14
+
+/* Money as the API sends it ("19.99") from a cents column; exact. */
+#define SQL_MONEY(c) "((" c ")::numeric / 100)::numeric(20,2)::text"
+/* An order as handlers/orders.c renders it: o an orders row (prefix),
+ * cname the customer's name, items a jsonb array expression. */
+#define ORDER_JSON(o, cname, items) "jsonb_build_object('id', " o "id, " \
+    "'customer_id', " o "customer_id, 'customer_name', " cname ", 'status', " o "status, " \
+    "'total', " SQL_MONEY(o "total_cents") ", 'notes', " o "notes, " \
+    "'created_by', " o "created_by, 'items', " items ", " \
+    "'created_at', " SQL_TS(o "created_at") ", 'updated_at', " SQL_TS(o "updated_at") ")"
+/* The items array over rows i of `from` (an items relation and filter). */
+#define ITEMS_JSON(from) "(SELECT COALESCE(jsonb_agg(jsonb_build_object('id', i.id, " \
+    "'product_id', i.product_id, 'product_name', i.product_name, 'quantity', i.quantity, " \
+    "'unit_price', " SQL_MONEY("i.unit_price_cents") ") ORDER BY i.id), '[]'::jsonb) FROM " from ")"
+/* The event row: $id the event id, $tp the traceparent, data a jsonb expression. */
+#define EVENT_INSERT(id, type, data, tp, from) \
+    "e AS (INSERT INTO events (id, type, payload, traceparent) SELECT " id ", '" type "', " \
+    "jsonb_build_object('id', " id "::text, 'type', '" type "', " \
+    "'timestamp', " SQL_TS("now()") ", 'data', " data "), " tp " FROM " from " " \
+    "RETURNING pg_notify('" EVENT_CHANNEL "', '')) "
 
 static const struct pool_stmt st_refs = {
     "order_refs",
@@ -43,9 +72,12 @@ static const struct pool_stmt st_insert = {
     "i AS (INSERT INTO order_items (order_id, product_id, product_name, quantity, unit_price_cents) "
     "  SELECT o.id, p.id, p.name, x.qty, x.price FROM o "
     "  CROSS JOIN unnest($5::bigint[], $6::int[], $7::bigint[]) WITH ORDINALITY AS x(pid, qty, price, ord) "
-    "  JOIN products p ON p.id = x.pid ORDER BY x.ord RETURNING *) "
-    "SELECT " OCOLS("o.", "c.name") ", " ICOLS " FROM o JOIN customers c ON c.id = o.customer_id "
-    "LEFT JOIN i ON true ORDER BY i.id", 7, 0 };
+    "  JOIN products p ON p.id = x.pid ORDER BY x.ord RETURNING *), "
+    EVENT_INSERT("$8", "order.created", ORDER_JSON("o.", "c.name", ITEMS_JSON("i")), "$9",
+                 "o JOIN customers c ON c.id = o.customer_id")
+    "SELECT " OCOLS("o.", "c.name") ", " ICOLS ", (SELECT count(*) FROM e) "
+    "FROM o JOIN customers c ON c.id = o.customer_id "
+    "LEFT JOIN i ON true ORDER BY i.id", 9, 0 };
 
 static const struct pool_stmt st_get = {
     "order_get",
@@ -53,23 +85,82 @@ static const struct pool_stmt st_get = {
     "JOIN customers c ON c.id = o.customer_id LEFT JOIN order_items i ON i.order_id = o.id "
     "WHERE o.id = $1 AND ($2::bigint IS NULL OR o.created_by = $2) ORDER BY i.id", 2, POOL_STMT_READ };
 
-#define OFILTER "($1::bigint IS NULL OR o.created_by = $1) AND ($2::text IS NULL OR o.status = $2) " \
-                "AND ($3::bigint IS NULL OR o.customer_id = $3)"
-#define OLIST(nm, inner, outer) { nm, \
+/*
+ * Lists: one statement per filter combination and sort, as static text (no
+ * `$1 IS NULL OR ...` generic plans). Combination bits: 1 created_by (a
+ * user's own orders), 2 status, 4 customer_id; filter parameters first in
+ * that order, then the page's (as in product_repo.c). The total of offset
+ * paging counts through the index of the combination's leading filter.
+ */
+#define OPAGE(nm, w, nf, p1, p2, inner, outer) { nm, \
     "SELECT " OCOLS("p.", "p.customer_name") ", " ICOLS ", t.n " \
-    "FROM (SELECT count(*) AS n FROM orders o WHERE " OFILTER ") t " \
+    "FROM (SELECT CASE WHEN " p2 "::bigint >= 0 THEN " \
+    "  (SELECT count(*) FROM orders o WHERE " w ") END AS n) t " \
     "LEFT JOIN LATERAL (SELECT o.*, c.name AS customer_name FROM orders o " \
-    "  JOIN customers c ON c.id = o.customer_id WHERE " OFILTER \
-    "  ORDER BY " inner " LIMIT $4 OFFSET $5) p ON true " \
-    "LEFT JOIN order_items i ON i.order_id = p.id ORDER BY " outer ", i.id", 5, POOL_STMT_READ }
+    "  JOIN customers c ON c.id = o.customer_id WHERE " w \
+    "  ORDER BY " inner " LIMIT " p1 " OFFSET greatest(" p2 ", 0)) p ON true " \
+    "LEFT JOIN order_items i ON i.order_id = p.id ORDER BY " outer ", i.id", nf + 2, POOL_STMT_READ }
+/* keyset: after cond (id sorts: id p1, limit p2; others key p1, id p2, limit p3) */
+#define OAFTER(nm, w, cond, lim, np, inner, outer) { nm, \
+    "SELECT " OCOLS("p.", "p.customer_name") ", " ICOLS ", 0 " \
+    "FROM (SELECT o.*, c.name AS customer_name FROM orders o " \
+    "  JOIN customers c ON c.id = o.customer_id WHERE " w " AND " cond \
+    "  ORDER BY " inner " LIMIT " lim ") p " \
+    "LEFT JOIN order_items i ON i.order_id = p.id ORDER BY " outer ", i.id", np, POOL_STMT_READ }
+#define OPAGES(tag, w, nf, p1, p2) { \
+    OPAGE("order_page_created_desc" tag, w, nf, p1, p2, "o.created_at DESC, o.id DESC", \
+          "p.created_at DESC, p.id DESC"), \
+    OPAGE("order_page_created" tag, w, nf, p1, p2, "o.created_at, o.id", "p.created_at, p.id"), \
+    OPAGE("order_page_total" tag, w, nf, p1, p2, "o.total_cents, o.id", "p.total_cents, p.id"), \
+    OPAGE("order_page_total_desc" tag, w, nf, p1, p2, "o.total_cents DESC, o.id DESC", \
+          "p.total_cents DESC, p.id DESC"), \
+    OPAGE("order_page_id" tag, w, nf, p1, p2, "o.id", "p.id"), \
+    OPAGE("order_page_id_desc" tag, w, nf, p1, p2, "o.id DESC", "p.id DESC") }
+#define OAFTERS(tag, w, nf, p1, p2, p3) { \
+    OAFTER("order_after_created_desc" tag, w, \
+           "(o.created_at, o.id) < (" p1 "::timestamptz, " p2 "::bigint)", p3, nf + 3, \
+           "o.created_at DESC, o.id DESC", "p.created_at DESC, p.id DESC"), \
+    OAFTER("order_after_created" tag, w, \
+           "(o.created_at, o.id) > (" p1 "::timestamptz, " p2 "::bigint)", p3, nf + 3, \
+           "o.created_at, o.id", "p.created_at, p.id"), \
+    OAFTER("order_after_total" tag, w, \
+           "(o.total_cents, o.id) > (" p1 "::bigint, " p2 "::bigint)", p3, nf + 3, \
+           "o.total_cents, o.id", "p.total_cents, p.id"), \
+    OAFTER("order_after_total_desc" tag, w, \
+           "(o.total_cents, o.id) < (" p1 "::bigint, " p2 "::bigint)", p3, nf + 3, \
+           "o.total_cents DESC, o.id DESC", "p.total_cents DESC, p.id DESC"), \
+    OAFTER("order_after_id" tag, w, "o.id > " p1 "::bigint", p2, nf + 2, "o.id", "p.id"), \
+    OAFTER("order_after_id_desc" tag, w, "o.id < " p1 "::bigint", p2, nf + 2, \
+           "o.id DESC", "p.id DESC") }
 
-static const struct pool_stmt st_list[OSORT_COUNT] = {
-    OLIST("order_list_created_desc", "o.created_at DESC, o.id DESC", "p.created_at DESC, p.id DESC"),
-    OLIST("order_list_created", "o.created_at, o.id", "p.created_at, p.id"),
-    OLIST("order_list_total", "o.total_cents, o.id", "p.total_cents, p.id"),
-    OLIST("order_list_total_desc", "o.total_cents DESC, o.id DESC", "p.total_cents DESC, p.id DESC"),
-    OLIST("order_list_id", "o.id", "p.id"),
-    OLIST("order_list_id_desc", "o.id DESC", "p.id DESC"),
+#define OCOMBOS 8
+#define OW0 "true"
+#define OW1 "o.created_by = $1"
+#define OW2 "o.status = $1"
+#define OW3 "o.created_by = $1 AND o.status = $2"
+#define OW4 "o.customer_id = $1"
+#define OW5 "o.created_by = $1 AND o.customer_id = $2"
+#define OW6 "o.status = $1 AND o.customer_id = $2"
+#define OW7 "o.created_by = $1 AND o.status = $2 AND o.customer_id = $3"
+static const struct pool_stmt st_page[OCOMBOS][OSORT_COUNT] = {
+    OPAGES("", OW0, 0, "$1", "$2"),
+    OPAGES("_u", OW1, 1, "$2", "$3"),
+    OPAGES("_s", OW2, 1, "$2", "$3"),
+    OPAGES("_us", OW3, 2, "$3", "$4"),
+    OPAGES("_c", OW4, 1, "$2", "$3"),
+    OPAGES("_uc", OW5, 2, "$3", "$4"),
+    OPAGES("_sc", OW6, 2, "$3", "$4"),
+    OPAGES("_usc", OW7, 3, "$4", "$5"),
+};
+static const struct pool_stmt st_after[OCOMBOS][OSORT_COUNT] = {
+    OAFTERS("", OW0, 0, "$1", "$2", "$3"),
+    OAFTERS("_u", OW1, 1, "$2", "$3", "$4"),
+    OAFTERS("_s", OW2, 1, "$2", "$3", "$4"),
+    OAFTERS("_us", OW3, 2, "$3", "$4", "$5"),
+    OAFTERS("_c", OW4, 1, "$2", "$3", "$4"),
+    OAFTERS("_uc", OW5, 2, "$3", "$4", "$5"),
+    OAFTERS("_sc", OW6, 2, "$3", "$4", "$5"),
+    OAFTERS("_usc", OW7, 3, "$4", "$5", "$6"),
 };
 
 static const struct pool_stmt st_transition = {
@@ -81,10 +172,15 @@ static const struct pool_stmt st_transition = {
     "a AS (INSERT INTO audit_log (actor_id, action, entity, entity_id, request_id, details) "
     "  SELECT $5, 'transition', 'order', u.id, $6, "
     "         jsonb_build_object('from', cur.status, 'to', u.status) "
-    "  FROM u CROSS JOIN cur WHERE $5::bigint IS NOT NULL) "
-    "SELECT cur.status, " OCOLS("u.", "c.name") ", " ICOLS " FROM cur "
+    "  FROM u CROSS JOIN cur WHERE $5::bigint IS NOT NULL), "
+    EVENT_INSERT("$7", "order.status_changed",
+                 "jsonb_build_object('order', " ORDER_JSON("u.", "uc.name",
+                     ITEMS_JSON("order_items i WHERE i.order_id = u.id")) ", "
+                 "'from', cur.status, 'to', u.status)", "$8",
+                 "u CROSS JOIN cur JOIN customers uc ON uc.id = u.customer_id")
+    "SELECT cur.status, " OCOLS("u.", "c.name") ", " ICOLS ", (SELECT count(*) FROM e) FROM cur "
     "LEFT JOIN u ON true LEFT JOIN customers c ON c.id = u.customer_id "
-    "LEFT JOIN order_items i ON i.order_id = u.id ORDER BY i.id", 6, 0 };
+    "LEFT JOIN order_items i ON i.order_id = u.id ORDER BY i.id", 8, 0 };
 
 static const struct pool_stmt st_delete = {
     "order_delete",
@@ -93,10 +189,13 @@ static const struct pool_stmt st_delete = {
     "  SELECT $2, 'delete', 'order', id, $3, jsonb_build_object('status', status) FROM d) "
     "SELECT id FROM d", 3, 0 };
 
+#define OROW(t, c) &t[c][0], &t[c][1], &t[c][2], &t[c][3], &t[c][4], &t[c][5]
 const struct pool_stmt *const store_order_stmts[] = {
-    &st_refs, &st_insert, &st_get,
-    &st_list[0], &st_list[1], &st_list[2], &st_list[3], &st_list[4], &st_list[5],
-    &st_transition, &st_delete,
+    &st_refs, &st_insert, &st_get, &st_transition, &st_delete,
+    OROW(st_page, 0), OROW(st_page, 1), OROW(st_page, 2), OROW(st_page, 3),
+    OROW(st_page, 4), OROW(st_page, 5), OROW(st_page, 6), OROW(st_page, 7),
+    OROW(st_after, 0), OROW(st_after, 1), OROW(st_after, 2), OROW(st_after, 3),
+    OROW(st_after, 4), OROW(st_after, 5), OROW(st_after, 6), OROW(st_after, 7),
 };
 const size_t store_order_nstmts = OF_ARRAY_LEN(store_order_stmts);
 
@@ -276,7 +375,7 @@ repo_insert(void *self, struct repo_tx *tx, struct of_mem *m, const struct order
     OF_UNUSED(self);
     struct op *op = op_new(m, arg);
     op->cb = cb;
-    const char **p = of_mem_alloc(m, 7 * sizeof(*p));
+    const char **p = of_mem_alloc(m, 9 * sizeof(*p));
     p[0] = sql_i64_param(m, o->customer_id);
     p[1] = sql_i64_param(m, o->total);
     p[2] = o->notes;
@@ -284,6 +383,8 @@ repo_insert(void *self, struct repo_tx *tx, struct of_mem *m, const struct order
     p[4] = i64_array(m, o->product_ids, o->n);
     p[5] = i64_array(m, o->quantities, o->n);
     p[6] = i64_array(m, o->unit_prices, o->n);
+    p[7] = o->ev.id;
+    p[8] = o->ev.traceparent;
     pool_tx_query(store_tx(tx), &st_insert, p, on_order_tx, op);
 }
 
@@ -339,13 +440,21 @@ repo_list(void *self, struct of_mem *m, const struct order_filter *f, order_list
 {
     struct op *op = op_new(m, arg);
     op->list_cb = cb;
-    const char **p = of_mem_alloc(m, 5 * sizeof(*p));
-    p[0] = f->viewer > 0 ? sql_i64_param(m, f->viewer) : NULL;
-    p[1] = f->status >= 0 ? rules_status_name((enum rules_status)f->status) : NULL;
-    p[2] = f->customer_id != 0 ? sql_i64_param(m, f->customer_id) : NULL;
-    p[3] = sql_i64_param(m, f->limit);
-    p[4] = sql_i64_param(m, f->offset);
-    pool_query(self, m, &st_list[f->sort], p, on_list, op);
+    const char *p[6];
+    int         n = 0;
+    unsigned    combo = (f->viewer > 0 ? 1u : 0u) | (f->status >= 0 ? 2u : 0u)
+                        | (f->customer_id != 0 ? 4u : 0u);
+
+    if (f->viewer > 0)
+        p[n++] = sql_i64_param(m, f->viewer);
+    if (f->status >= 0)
+        p[n++] = rules_status_name((enum rules_status)f->status);
+    if (f->customer_id != 0)
+        p[n++] = sql_i64_param(m, f->customer_id);
+    unsigned    pf = SQL_PAGE_GATED_COUNT | (f->sort == OSORT_ID || f->sort == OSORT_ID_DESC ? SQL_PAGE_ID_SORT : 0u);
+    n += sql_page_params(m, &f->pg, pf, p + n);
+    const struct pool_stmt *st = f->pg.after ? &st_after[combo][f->sort] : &st_page[combo][f->sort];
+    pool_query(self, m, st, p, on_list, op);
 }
 
 /* ---- writes ---- */
@@ -396,13 +505,15 @@ repo_transition(void *self, struct of_mem *m, const struct order_transition *t,
     }
     from[k++] = '}';
     from[k] = '\0';
-    const char **p = of_mem_alloc(m, 6 * sizeof(*p));
+    const char **p = of_mem_alloc(m, 8 * sizeof(*p));
     p[0] = sql_i64_param(m, t->id);
     p[1] = t->viewer > 0 ? sql_i64_param(m, t->viewer) : NULL;
     p[2] = rules_status_name(t->to);
     p[3] = from;
     p[4] = t->audit != NULL ? sql_i64_param(m, t->audit->actor_id) : NULL;
     p[5] = t->audit != NULL ? t->audit->request_id : NULL;
+    p[6] = t->ev.id;
+    p[7] = t->ev.traceparent;
     pool_query(self, m, &st_transition, p, on_transition, op);
 }
 

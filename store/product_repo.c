@@ -17,20 +17,83 @@
 static const struct pool_stmt st_get = {
     "product_get", "SELECT " PCOLS("") " FROM products WHERE id = $1", 1, POOL_STMT_READ };
 
-#define PFILTER "($1::bool IS NULL OR in_stock = $1) AND " \
-                "($2::text IS NULL OR strpos(lower(name), lower($2)) > 0)"
-#define PLIST(nm, inner, outer) { nm, \
-    "SELECT " PCOLS("p.") ", t.n FROM (SELECT count(*) AS n FROM products WHERE " PFILTER ") t " \
-    "LEFT JOIN LATERAL (SELECT * FROM products WHERE " PFILTER " ORDER BY " inner \
-    " LIMIT $3 OFFSET $4) p ON true ORDER BY " outer, 4, POOL_STMT_READ }
+/*
+ * Lists: one statement per filter combination and sort, as static text (no
+ * `$1 IS NULL OR ...` generic plans). Combination bits: 1 in_stock, 2 q.
+ * Filter parameters come first, in that order; the page's follow (PP1..3).
+ * The total of offset paging is exact and cheap: product_counts (kept by
+ * triggers, migrations/0004) without q; with q, a count over the trigram
+ * index. A q search reads its matches through that index behind an OFFSET 0
+ * fence, so no plan walks the whole table in sort order looking for them --
+ * when the index can narrow q (sql_trgm_useful); a shorter q (1-2
+ * characters, usually common) uses combinations 4 and 5 (q, in_stock + q)
+ * with strpos() on the raw text, which no trigram index matches: the sort
+ * order's index, filtered, stops at the page instead of the planner reading
+ * the whole GIN index (it has no trigram to look up).
+ * Keyset pages ("after") continue strictly after (sort key, id).
+ */
+#define PW_0 "products WHERE true"
+#define PW_1 "products WHERE in_stock = $1"
+#define PW_2 "(SELECT * FROM products WHERE lower(name) LIKE lower($1) OFFSET 0) s WHERE true"
+#define PW_3 "(SELECT * FROM products WHERE in_stock = $1 AND lower(name) LIKE lower($2) OFFSET 0) s WHERE true"
+#define PW_4 "products WHERE strpos(lower(name), lower($1)) > 0"
+#define PW_5 "products WHERE in_stock = $1 AND strpos(lower(name), lower($2)) > 0"
+#define PN_4 "(SELECT count(*) FROM " PW_4 ")"
+#define PN_5 "(SELECT count(*) FROM " PW_5 ")"
+#define PN_0 "(SELECT coalesce(sum(n), 0) FROM product_counts)"
+#define PN_1 "(SELECT coalesce(sum(n), 0) FROM product_counts WHERE in_stock = $1)"
+#define PN_2 "(SELECT count(*) FROM products WHERE lower(name) LIKE lower($1))"
+#define PN_3 "(SELECT count(*) FROM products WHERE in_stock = $1 AND lower(name) LIKE lower($2))"
 
-static const struct pool_stmt st_list[PSORT_COUNT] = {
-    PLIST("product_list_id", "id", "p.id"),
-    PLIST("product_list_id_desc", "id DESC", "p.id DESC"),
-    PLIST("product_list_name", "name, id", "p.name, p.id"),
-    PLIST("product_list_name_desc", "name DESC, id DESC", "p.name DESC, p.id DESC"),
-    PLIST("product_list_price", "price_cents, id", "p.price_cents, p.id"),
-    PLIST("product_list_price_desc", "price_cents DESC, id DESC", "p.price_cents DESC, p.id DESC"),
+#define PPAGE(nm, w, cnt, nf, p1, p2, inner, outer) { nm, \
+    "SELECT " PCOLS("p.") ", t.n FROM (SELECT CASE WHEN " p2 "::bigint >= 0 THEN " cnt " END AS n) t " \
+    "LEFT JOIN LATERAL (SELECT * FROM " w " ORDER BY " inner " LIMIT " p1 \
+    " OFFSET greatest(" p2 ", 0)) p ON true ORDER BY " outer, \
+    nf + 2, POOL_STMT_READ }
+/* id sorts: after id p1, limit p2; others: after (key p1, id p2), limit p3 */
+#define PAFTER_ID(nm, w, nf, p1, p2, op, inner) { nm, \
+    "SELECT " PCOLS("") ", 0 FROM " w " AND id " op " " p1 "::bigint ORDER BY " inner \
+    " LIMIT " p2, nf + 2, POOL_STMT_READ }
+#define PAFTER_KEY(nm, w, nf, p1, p2, p3, col, type, op, inner) { nm, \
+    "SELECT " PCOLS("") ", 0 FROM " w " AND (" col ", id) " op " (" p1 "::" type ", " p2 \
+    "::bigint) ORDER BY " inner " LIMIT " p3, nf + 3, POOL_STMT_READ }
+
+#define PPAGES(tag, w, cnt, nf, p1, p2) { \
+    PPAGE("product_page_id" tag, w, cnt, nf, p1, p2, "id", "p.id"), \
+    PPAGE("product_page_id_desc" tag, w, cnt, nf, p1, p2, "id DESC", "p.id DESC"), \
+    PPAGE("product_page_name" tag, w, cnt, nf, p1, p2, "name, id", "p.name, p.id"), \
+    PPAGE("product_page_name_desc" tag, w, cnt, nf, p1, p2, "name DESC, id DESC", \
+          "p.name DESC, p.id DESC"), \
+    PPAGE("product_page_price" tag, w, cnt, nf, p1, p2, "price_cents, id", "p.price_cents, p.id"), \
+    PPAGE("product_page_price_desc" tag, w, cnt, nf, p1, p2, "price_cents DESC, id DESC", \
+          "p.price_cents DESC, p.id DESC") }
+#define PAFTERS(tag, w, nf, p1, p2, p3) { \
+    PAFTER_ID("product_after_id" tag, w, nf, p1, p2, ">", "id"), \
+    PAFTER_ID("product_after_id_desc" tag, w, nf, p1, p2, "<", "id DESC"), \
+    PAFTER_KEY("product_after_name" tag, w, nf, p1, p2, p3, "name", "text", ">", "name, id"), \
+    PAFTER_KEY("product_after_name_desc" tag, w, nf, p1, p2, p3, "name", "text", "<", \
+               "name DESC, id DESC"), \
+    PAFTER_KEY("product_after_price" tag, w, nf, p1, p2, p3, "price_cents", "bigint", ">", \
+               "price_cents, id"), \
+    PAFTER_KEY("product_after_price_desc" tag, w, nf, p1, p2, p3, "price_cents", "bigint", "<", \
+               "price_cents DESC, id DESC") }
+
+#define PCOMBOS 6
+static const struct pool_stmt st_page[PCOMBOS][PSORT_COUNT] = {
+    PPAGES("", PW_0, PN_0, 0, "$1", "$2"),
+    PPAGES("_s", PW_1, PN_1, 1, "$2", "$3"),
+    PPAGES("_q", PW_2, PN_2, 1, "$2", "$3"),
+    PPAGES("_sq", PW_3, PN_3, 2, "$3", "$4"),
+    PPAGES("_q2", PW_4, PN_4, 1, "$2", "$3"),
+    PPAGES("_sq2", PW_5, PN_5, 2, "$3", "$4"),
+};
+static const struct pool_stmt st_after[PCOMBOS][PSORT_COUNT] = {
+    PAFTERS("", PW_0, 0, "$1", "$2", "$3"),
+    PAFTERS("_s", PW_1, 1, "$2", "$3", "$4"),
+    PAFTERS("_q", PW_2, 1, "$2", "$3", "$4"),
+    PAFTERS("_sq", PW_3, 2, "$3", "$4", "$5"),
+    PAFTERS("_q2", PW_4, 1, "$2", "$3", "$4"),
+    PAFTERS("_sq2", PW_5, 2, "$3", "$4", "$5"),
 };
 
 #define AUDIT_INSERT(action, details) \
@@ -62,9 +125,13 @@ static const struct pool_stmt st_delete = {
     "  SELECT $2, 'delete', 'product', id, $3, jsonb_build_object('name', name) FROM p) "
     "SELECT id FROM p", 3, 0 };
 
+#define PROW(t, c) &t[c][0], &t[c][1], &t[c][2], &t[c][3], &t[c][4], &t[c][5]
 const struct pool_stmt *const store_product_stmts[] = {
-    &st_get, &st_list[0], &st_list[1], &st_list[2], &st_list[3], &st_list[4], &st_list[5],
-    &st_create, &st_update, &st_delete,
+    &st_get, &st_create, &st_update, &st_delete,
+    PROW(st_page, 0), PROW(st_page, 1), PROW(st_page, 2), PROW(st_page, 3),
+    PROW(st_page, 4), PROW(st_page, 5),
+    PROW(st_after, 0), PROW(st_after, 1), PROW(st_after, 2), PROW(st_after, 3),
+    PROW(st_after, 4), PROW(st_after, 5),
 };
 const size_t store_product_nstmts = OF_ARRAY_LEN(store_product_stmts);
 
@@ -136,13 +203,20 @@ repo_list(void *self, struct of_mem *m, const struct product_filter *f, product_
 {
     struct op *op = op_new(m, arg, OF_NOTFOUND);
     op->list_cb = cb;
-    const char *p[] = {
-        f->in_stock < 0 ? NULL : (f->in_stock ? "true" : "false"),
-        f->q,
-        sql_i64_param(m, f->limit),
-        sql_i64_param(m, f->offset),
-    };
-    pool_query(self, m, &st_list[f->sort], p, on_list, op);
+    const char *p[5];
+    int         n = 0;
+    unsigned    combo = (f->in_stock >= 0 ? 1u : 0u) | (f->q != NULL ? 2u : 0u);
+    if (f->q != NULL && !sql_trgm_useful(f->q))
+        combo += 2;                       /* 2 -> 4, 3 -> 5: no trigram fence */
+
+    if (f->in_stock >= 0)
+        p[n++] = f->in_stock ? "true" : "false";
+    if (f->q != NULL)
+        p[n++] = combo >= 4 ? f->q : sql_like_contains(m, f->q);
+    unsigned    pf = SQL_PAGE_GATED_COUNT | (f->sort == PSORT_ID || f->sort == PSORT_ID_DESC ? SQL_PAGE_ID_SORT : 0u);
+    n += sql_page_params(m, &f->pg, pf, p + n);
+    const struct pool_stmt *st = f->pg.after ? &st_after[combo][f->sort] : &st_page[combo][f->sort];
+    pool_query(self, m, st, p, on_list, op);
 }
 
 static const char *

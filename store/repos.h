@@ -17,6 +17,7 @@
 #include "domain/order.h"
 #include "domain/bank.h"
 #include "domain/audit.h"
+#include "domain/webhook.h"
 
 extern const struct pool_stmt *const store_user_stmts[];
 extern const size_t store_user_nstmts;
@@ -48,5 +49,9 @@ struct bank_repo store_bank_repo(pool *p);
 extern const struct pool_stmt *const store_audit_stmts[];
 extern const size_t store_audit_nstmts;
 struct audit_repo store_audit_repo(pool *p);
+
+extern const struct pool_stmt *const store_webhook_stmts[];
+extern const size_t store_webhook_nstmts;
+struct webhook_repo store_webhook_repo(pool *p);
 
 #endif

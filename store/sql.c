@@ -2,6 +2,7 @@
  * sql.c -- see sql.h.
  */
 #include "store/sql.h"
+#include "domain/page.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -101,4 +102,54 @@ const char *
 sql_i64_param(struct of_mem *m, int64_t v)
 {
     return of_mem_printf(m, "%lld", (long long)v);
+}
+
+const char *
+sql_like_contains(struct of_mem *m, const char *s)
+{
+    size_t len = strlen(s);
+    char  *out = of_mem_alloc(m, 2 * len + 3);
+    size_t o = 0;
+
+    out[o++] = '%';
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '%' || s[i] == '_' || s[i] == '\\')
+            out[o++] = '\\';
+        out[o++] = s[i];
+    }
+    out[o++] = '%';
+    out[o] = '\0';
+    return out;
+}
+
+int
+sql_page_params(struct of_mem *m, const struct page_req *pg, unsigned flags, const char **out)
+{
+    int n = 0;
+    if (!pg->after) {
+        out[n++] = sql_i64_param(m, pg->limit);
+        out[n++] = pg->keyset && (flags & SQL_PAGE_GATED_COUNT) ? "-1" : sql_i64_param(m, pg->offset);
+        return n;
+    }
+    if (!(flags & SQL_PAGE_ID_SORT))
+        out[n++] = pg->after_key != NULL ? pg->after_key : "";
+    out[n++] = sql_i64_param(m, pg->after_id);
+    out[n++] = sql_i64_param(m, pg->limit);
+    return n;
+}
+
+bool
+sql_trgm_useful(const char *q)
+{
+    int run = 0;
+    for (const unsigned char *p = (const unsigned char *)q; *p != '\0'; p++) {
+        if ((*p & 0xc0) == 0x80)
+            continue;                     /* a continuation byte: same character */
+        bool word = *p >= 0x80 || (*p >= '0' && *p <= '9')
+                    || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z');
+        run = word ? run + 1 : 0;
+        if (run >= 3)
+            return true;
+    }
+    return false;
 }

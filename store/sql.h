@@ -44,6 +44,26 @@ void *sql_one_row(struct of_mem *m, const struct pool_res *r, size_t item_size, 
 /* sql_rc(), and OF_NOTFOUND for a statement that succeeded on no row. */
 int sql_rc_found(const struct pool_res *r);
 
+/* A LIKE pattern matching text that contains s literally: '%', '_' and
+ * '\\' escaped (the default escape character), wrapped in '%'. */
+const char *sql_like_contains(struct of_mem *m, const char *s);
+
+/* Can a pg_trgm index narrow `LIKE '%q%'`? Only when q has a run of three
+ * or more word characters (letters, digits, any non-ASCII character): a
+ * shorter q yields no trigram, and the index would be read whole. */
+bool sql_trgm_useful(const char *q);
+
+/* The page parameters of a list statement (domain/page.h) into out, in the
+ * order the statements take them: keyset after a row -- id, limit (id_sort)
+ * or key, id, limit; otherwise limit, offset. Returns how many.
+ * SQL_PAGE_GATED_COUNT: the statement reads `CASE WHEN offset >= 0 THEN
+ * (count) END` and `OFFSET greatest(offset, 0)`, so the first keyset page
+ * gets offset -1 and counts nothing (a keyset answer has no total). */
+#define SQL_PAGE_ID_SORT      0x1u
+#define SQL_PAGE_GATED_COUNT  0x2u
+struct page_req;
+int sql_page_params(struct of_mem *m, const struct page_req *pg, unsigned flags, const char **out);
+
 /* Format an int64 as text into the arena, for a statement parameter. */
 const char *sql_i64_param(struct of_mem *m, int64_t v);
 

@@ -29,6 +29,11 @@ static const struct pool_stmt st_list = {
     "SELECT u.id, u.email, u.role, " SQL_TS("u.created_at") ", t.n "
     "FROM (SELECT count(*) AS n FROM users) t LEFT JOIN LATERAL "
     "(SELECT * FROM users ORDER BY id LIMIT $1 OFFSET $2) u ON true ORDER BY u.id", 2, POOL_STMT_READ };
+/* Keyset: $1 after id, $2 limit. */
+static const struct pool_stmt st_list_after = {
+    "user_list_after",
+    "SELECT id, email, role, " SQL_TS("created_at") ", 0 FROM users WHERE id > $1 "
+    "ORDER BY id LIMIT $2", 2, POOL_STMT_READ };
 static const struct pool_stmt st_set_role = {
     "user_set_role",
     "WITH u AS (UPDATE users SET role = $2 WHERE id = $1 RETURNING id, email, role, created_at, "
@@ -45,7 +50,7 @@ static const struct pool_stmt st_delete = {
     "SELECT id FROM u", 3, 0 };
 
 const struct pool_stmt *const store_user_stmts[] = {
-    &st_get, &st_get_by_email, &st_create, &st_list, &st_set_role, &st_delete,
+    &st_get, &st_get_by_email, &st_create, &st_list, &st_list_after, &st_set_role, &st_delete,
 };
 const size_t store_user_nstmts = OF_ARRAY_LEN(store_user_stmts);
 
@@ -134,12 +139,13 @@ on_list(const struct pool_res *res, void *arg)
 }
 
 static void
-repo_list(void *self, struct of_mem *m, int64_t offset, int64_t limit, user_list_cb cb, void *arg)
+repo_list(void *self, struct of_mem *m, const struct page_req *pg, user_list_cb cb, void *arg)
 {
     struct op *op = op_new(m, arg);
     op->list_cb = cb;
-    const char *p[] = { sql_i64_param(m, limit), sql_i64_param(m, offset) };
-    pool_query(self, m, &st_list, p, on_list, op);
+    const char *p[2];
+    sql_page_params(m, pg, SQL_PAGE_ID_SORT, p);
+    pool_query(self, m, pg->after ? &st_list_after : &st_list, p, on_list, op);
 }
 
 static void

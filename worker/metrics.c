@@ -39,6 +39,8 @@ struct sums {
     struct db_sum    db;
     int64_t          pool_open, pool_busy, pool_idle, pool_waiting;
     int              workers;
+    uint64_t         cache_hits, cache_misses, cache_evictions, cache_invalidations;
+    int              cache_listen_up;
 };
 
 /* A growing text buffer; on allocation failure it stops growing and
@@ -119,6 +121,16 @@ add_db(struct db_sum *to, struct of_sb_db *from)
 }
 
 static void
+add_cache(struct sums *s, struct of_sb_slot *slot)
+{
+    s->cache_hits += atomic_load_explicit(&slot->cache.hits, memory_order_relaxed);
+    s->cache_misses += atomic_load_explicit(&slot->cache.misses, memory_order_relaxed);
+    s->cache_evictions += atomic_load_explicit(&slot->cache.evictions, memory_order_relaxed);
+    s->cache_invalidations += atomic_load_explicit(&slot->cache.invalidations, memory_order_relaxed);
+    s->cache_listen_up += atomic_load_explicit(&slot->cache_listen_up, memory_order_relaxed);
+}
+
+static void
 collect_once(struct of_scoreboard *sb, size_t nroutes, struct sums *s)
 {
     for (int i = 0; i < OF_SB_MAX_WORKERS; i++) {
@@ -128,13 +140,15 @@ collect_once(struct of_scoreboard *sb, size_t nroutes, struct sums *s)
         for (size_t r = 0; r <= nroutes; r++)
             add_route(&s->routes[r], &slot->routes[r]);
         add_db(&s->db, &slot->db);
-        if (atomic_load_explicit(&slot->pid, memory_order_relaxed) == 0)
+        if (atomic_load_explicit(&slot->pid, memory_order_relaxed) == 0 ||
+            atomic_load_explicit(&slot->kind, memory_order_relaxed) == OF_SB_KIND_JOBS)
             continue;
         s->workers++;
         s->pool_open += atomic_load_explicit(&slot->pool_open, memory_order_relaxed);
         s->pool_busy += atomic_load_explicit(&slot->pool_busy, memory_order_relaxed);
         s->pool_idle += atomic_load_explicit(&slot->pool_idle, memory_order_relaxed);
         s->pool_waiting += atomic_load_explicit(&slot->pool_waiting, memory_order_relaxed);
+        add_cache(s, slot);
     }
     for (size_t r = 0; r <= nroutes; r++)
         add_route(&s->routes[r], &sb->retired[r]);
@@ -301,6 +315,73 @@ print_process(struct tbuf *b, struct of_scoreboard *sb, const struct sums *s)
               (long long)atomic_load(&sb->start_time));
 }
 
+/* The jobs process's delivery metrics (scoreboard jobs section). */
+static void
+print_jobs(struct tbuf *b, struct of_scoreboard *sb)
+{
+    static const char *const kinds[OF_SB_JOBS_KINDS] = { "mail", "webhook" };
+    static const char *const outcomes[OF_SB_JOBS_OUTCOMES] = { "succeeded", "failed", "dead" };
+    struct of_sb_jobs *j = &sb->jobs;
+
+    tb_printf(b, "# HELP orderflow_events_pending Events not yet fanned out into deliveries.\n"
+                 "# TYPE orderflow_events_pending gauge\n"
+                 "orderflow_events_pending %lld\n"
+                 "# HELP orderflow_deliveries_pending Deliveries waiting for a (next) attempt.\n"
+                 "# TYPE orderflow_deliveries_pending gauge\n"
+                 "orderflow_deliveries_pending %lld\n"
+                 "# HELP orderflow_deliveries_oldest_pending_seconds Age of the oldest pending delivery.\n"
+                 "# TYPE orderflow_deliveries_oldest_pending_seconds gauge\n"
+                 "orderflow_deliveries_oldest_pending_seconds %lld\n",
+              (long long)atomic_load(&j->pending_events), (long long)atomic_load(&j->pending_deliveries),
+              (long long)atomic_load(&j->oldest_pending_s));
+    tb_printf(b, "# HELP orderflow_delivery_attempts_total Delivery attempts by kind and outcome "
+                 "(failed = will be retried).\n# TYPE orderflow_delivery_attempts_total counter\n");
+    for (int k = 0; k < OF_SB_JOBS_KINDS; k++)
+        for (int o = 0; o < OF_SB_JOBS_OUTCOMES; o++)
+            tb_printf(b, "orderflow_delivery_attempts_total{kind=\"%s\",outcome=\"%s\"} %llu\n",
+                      kinds[k], outcomes[o], (unsigned long long)atomic_load(&j->outcomes[k][o]));
+    tb_printf(b, "# HELP orderflow_delivery_duration_seconds Duration of one delivery attempt, by kind.\n"
+                 "# TYPE orderflow_delivery_duration_seconds histogram\n");
+    for (int k = 0; k < OF_SB_JOBS_KINDS; k++) {
+        uint64_t cum = 0;
+        for (int i = 0; i < OF_SB_N_BUCKETS - 1; i++) {
+            cum += atomic_load(&j->hist[k][i]);
+            tb_printf(b, "orderflow_delivery_duration_seconds_bucket{kind=\"%s\",le=\"%g\"} %llu\n",
+                      kinds[k], of_sb_bucket_bounds[i], (unsigned long long)cum);
+        }
+        cum += atomic_load(&j->hist[k][OF_SB_N_BUCKETS - 1]);
+        tb_printf(b, "orderflow_delivery_duration_seconds_bucket{kind=\"%s\",le=\"+Inf\"} %llu\n"
+                     "orderflow_delivery_duration_seconds_sum{kind=\"%s\"} %.6f\n"
+                     "orderflow_delivery_duration_seconds_count{kind=\"%s\"} %llu\n",
+                  kinds[k], (unsigned long long)cum, kinds[k],
+                  (double)atomic_load(&j->sum_us[k]) / 1e6, kinds[k], (unsigned long long)cum);
+    }
+}
+
+static void
+print_cache(struct tbuf *b, const struct sums *s)
+{
+    tb_printf(b,
+              "# HELP orderflow_cache_requests_total Product reads looked up in the workers' caches, by result.\n"
+              "# TYPE orderflow_cache_requests_total counter\n"
+              "orderflow_cache_requests_total{result=\"hit\"} %llu\n"
+              "orderflow_cache_requests_total{result=\"miss\"} %llu\n",
+              (unsigned long long)s->cache_hits, (unsigned long long)s->cache_misses);
+    tb_printf(b,
+              "# HELP orderflow_cache_evictions_total Live cache entries evicted to make room.\n"
+              "# TYPE orderflow_cache_evictions_total counter\n"
+              "orderflow_cache_evictions_total %llu\n"
+              "# HELP orderflow_cache_invalidations_total Cache invalidations (notifications, own writes, LISTEN loss).\n"
+              "# TYPE orderflow_cache_invalidations_total counter\n"
+              "orderflow_cache_invalidations_total %llu\n",
+              (unsigned long long)s->cache_evictions, (unsigned long long)s->cache_invalidations);
+    tb_printf(b,
+              "# HELP orderflow_cache_listen_up Workers whose cache LISTEN connection is up.\n"
+              "# TYPE orderflow_cache_listen_up gauge\n"
+              "orderflow_cache_listen_up %d\n",
+              s->cache_listen_up);
+}
+
 static void
 print_db(struct tbuf *b, const struct db_sum *d)
 {
@@ -361,6 +442,8 @@ metrics_render(struct of_scoreboard *sb, struct of_mem *m, char **out)
     print_histograms(&b, s, skip, nroutes);
     print_process(&b, sb, s);
     print_db(&b, &s->db);
+    print_cache(&b, s);
+    print_jobs(&b, sb);
     if (b.oom)
         of_log_error("out of memory rendering /metrics; answer truncated");
     of_mem_cleanup_add(m, free_fn, b.p);

@@ -61,7 +61,9 @@ router_init(void)
         if (c->nsegs < 0)
             return OF_ERR;
         for (int k = 0; k < c->nsegs; k++) {
-            if (c->segs[k].len == 4 && memcmp(c->segs[k].s, "{id}", 4) == 0) {
+            /* any {name} segment is a typed id ({id}, {delivery_id}) */
+            if (c->segs[k].len >= 3 && c->segs[k].s[0] == '{'
+                && c->segs[k].s[c->segs[k].len - 1] == '}') {
                 c->segs[k].s = NULL;
                 c->segs[k].len = 0;
             }

@@ -13,6 +13,7 @@
 #include "handlers/customers.h"
 #include "handlers/bank.h"
 #include "handlers/audit.h"
+#include "handlers/webhooks.h"
 
 static struct route table[] = {
     { HDL_GET,    "/health",                 RT_PUBLIC, 0,        hdl_health,        0 },
@@ -49,6 +50,14 @@ static struct route table[] = {
     { HDL_GET,    "/api/v1/bank-accounts/{id}/transfers", RT_USER, 0, hdl_bank_history, 0 },
     { HDL_POST,   "/api/v1/transfers",          RT_USER,   RT_WRITE, hdl_transfers_create, 0 },
     { HDL_GET,    "/api/v1/audit",              RT_ADMIN,  0,        hdl_audit_list,    0 },
+    { HDL_GET,    "/api/v1/webhooks",           RT_ADMIN,  0,        hdl_webhooks_list,   0 },
+    { HDL_POST,   "/api/v1/webhooks",           RT_ADMIN,  RT_WRITE, hdl_webhooks_create, 0 },
+    { HDL_GET,    "/api/v1/webhooks/{id}",      RT_ADMIN,  0,        hdl_webhooks_get,    0 },
+    { HDL_PATCH,  "/api/v1/webhooks/{id}",      RT_ADMIN,  RT_WRITE, hdl_webhooks_patch,  0 },
+    { HDL_DELETE, "/api/v1/webhooks/{id}",      RT_ADMIN,  RT_WRITE, hdl_webhooks_delete, 0 },
+    { HDL_GET,    "/api/v1/webhooks/{id}/deliveries", RT_ADMIN, 0,   hdl_webhooks_deliveries, 0 },
+    { HDL_POST,   "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry", RT_ADMIN, RT_WRITE,
+      hdl_webhooks_retry, 0 },
 #ifdef OF_TEST_ROUTES
     { HDL_GET,    "/__test/slow",            RT_PUBLIC, 0,        test_slow,         0 },
     { HDL_GET,    "/__test/sleep_db",        RT_PUBLIC, 0,        test_sleep_db,     0 },

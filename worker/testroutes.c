@@ -6,6 +6,7 @@
 #include "store/testq.h"
 #include "store/sql.h"
 #include "common/util.h"
+#include "common/log.h"
 
 #include <string.h>
 
@@ -32,6 +33,7 @@ test_slow(struct hdl_req *r)
 {
     int64_t        ms = ms_param(r);
     struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+    of_log_info("test slow: holding the request for %lld ms", (long long)ms);  /* tests wait on it */
     event_base_once(worker_self()->base, -1, EV_TIMEOUT, slow_done, r, &tv);
 }
 
@@ -51,5 +53,6 @@ test_sleep_db(struct hdl_req *r)
 {
     int64_t     ms = ms_param(r);
     const char *p[] = { of_mem_printf(r->mem, "%lld", (long long)ms) };
+    of_log_info("test sleep_db: pg_sleep of %lld ms queued", (long long)ms);  /* tests wait on it */
     pool_query(worker_self()->pool, r->mem, &pool_stmt_test_sleep, p, sleep_done, r);
 }

@@ -18,7 +18,12 @@
 #include "domain/order.h"
 #include "domain/bank.h"
 #include "domain/audit.h"
+#include "domain/webhook.h"
 #include "store/idem_repo.h"
+#include "store/pglisten.h"
+#include "handlers/products.h"
+#include "common/cache.h"
+#include "handlers/list.h"
 #include "common/log.h"
 #include "common/of.h"
 
@@ -83,7 +88,7 @@ limit_login_user(void *ctx, const char *username, int *retry_after)
 
 /* ---- statements ---- */
 
-static const struct pool_stmt *all_stmts[256];
+static const struct pool_stmt *all_stmts[512];
 static const struct pool_stmt *const test_stmts[] = { &pool_stmt_test_sleep };
 static const size_t test_nstmts = OF_ARRAY_LEN(test_stmts);
 
@@ -98,6 +103,7 @@ wire_statements(size_t *n)
         { store_idem_stmts, &store_idem_nstmts },
         { store_bank_stmts, &store_bank_nstmts },
         { store_audit_stmts, &store_audit_nstmts },
+        { store_webhook_stmts, &store_webhook_nstmts },
         { test_stmts, &test_nstmts },
     };
     size_t k = 0;
@@ -180,6 +186,58 @@ idem_purge_arm(struct worker *w)
     event_add(idem_purge_ev, &first);
 }
 
+/* ---- the product cache and its LISTEN connection ---- */
+
+/* Bytes of cached bodies per worker, beside cache.max_entries: a list page
+ * of 100 products is ~15 kB, so the entry count alone would not bound it. */
+#define PCACHE_MAX_BYTES ((size_t)64 << 20)
+
+static void
+pcache_notify(void *arg, const char *channel, const char *payload)
+{
+    struct worker *w = arg;
+    OF_UNUSED(channel);
+    hdl_products_invalidate(w->pcache, payload);
+}
+
+/* No LISTEN connection, no cache: notifications may be lost while it is
+ * down, so the cache is emptied and stays off until LISTEN is back. */
+static void
+pcache_state(void *arg, bool up)
+{
+    struct worker *w = arg;
+    cache_set_enabled(w->pcache, up);
+    atomic_store_explicit(&w->slot->cache_listen_up, up ? 1 : 0, memory_order_relaxed);
+    if (up)
+        of_log_info("product cache on (LISTEN of_products)");
+    else
+        of_log_warn("product cache off: LISTEN connection lost");
+}
+
+static const struct pglisten_hooks pcache_hooks = { pcache_notify, pcache_state };
+
+static int
+wire_product_cache(struct worker *w)
+{
+    static const char *const channels[] = { "of_products" };
+    const struct cfg_cache  *cc = &w->cfg->cache;
+
+    atomic_store(&w->slot->cache_listen_up, 0);
+    if (!cc->enabled)
+        return OF_OK;
+    w->pcache = cache_create((size_t)cc->max_entries, PCACHE_MAX_BYTES, (unsigned)cc->ttl,
+                             &w->slot->cache);
+    if (w->pcache == NULL)
+        return OF_ERR;
+    cache_set_enabled(w->pcache, false);       /* until LISTEN is up */
+    w->pcache_listen = pglisten_create(w->base, w->cfg->database.url, "orderflow-cache",
+                                       channels, 1, &pcache_hooks, w);
+    if (w->pcache_listen == NULL)
+        return OF_ERR;
+    w->svc.product_cache = w->pcache;
+    return OF_OK;
+}
+
 int
 wire_services(struct worker *w)
 {
@@ -193,6 +251,7 @@ wire_services(struct worker *w)
     s->limits.ctx = w;
     s->allow_registration = w->cfg->auth.allow_registration;
     s->token_ttl = w->cfg->auth.token_ttl;
+    hdl_list_init_key(w->cfg->auth.jwt_secret, w->cfg->auth.jwt_secret_len);
 
     size_t nst;
     const struct pool_stmt *const *st = wire_statements(&nst);
@@ -211,9 +270,12 @@ wire_services(struct worker *w)
         return OF_ERR;
     s->bank = bank_svc_create(store_bank_repo(w->pool), store_idem_repo(w->pool));
     s->audit = audit_svc_create(store_audit_repo(w->pool));
-    if (s->bank == NULL || s->audit == NULL)
+    s->webhooks = webhook_svc_create(store_webhook_repo(w->pool), w->cfg->webhooks.allow_http);
+    if (s->bank == NULL || s->audit == NULL || s->webhooks == NULL)
         return OF_ERR;
     idem_purge_arm(w);
+    if (wire_product_cache(w) != OF_OK)
+        return OF_ERR;
     if (s->auth == NULL || s->products == NULL || s->customers == NULL)
         return OF_ERR;
     return OF_OK;

@@ -85,6 +85,32 @@ def assert_no_sanitizer_report(log_path):
     assert rep is None, f"sanitizer report in {log_path}:\n{rep}"
 
 
+def proc_comm(pid):
+    """A process's name (prctl PR_SET_NAME): of-worker, of-jobs; "" if gone."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def children_of(ppid):
+    """Live (not zombie) children of ppid, from /proc."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        rest = st[st.rfind(")") + 2:].split()
+        if rest[0] != "Z" and int(rest[1]) == ppid:
+            out.append(int(d))
+    return out
+
+
 class Server:
     """The real orderflow binary, master + workers."""
 
@@ -179,9 +205,13 @@ class Server:
             except OSError:
                 continue
             rest = st[st.rfind(")") + 2:].split()
-            if rest[0] != "Z" and int(rest[1]) == self.proc.pid:
+            if rest[0] != "Z" and int(rest[1]) == self.proc.pid and proc_comm(d) == "of-worker":
                 pids.append(int(d))
         return sorted(pids)
+
+    def jobs_pids(self):
+        """The master's jobs processes (named of-jobs)."""
+        return sorted(p for p in children_of(self.proc.pid) if proc_comm(p) == "of-jobs")
 
     def wait_workers(self, n, timeout=15, exclude=()):
         deadline = time.time() + timeout

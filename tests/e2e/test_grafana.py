@@ -21,7 +21,7 @@ FROM_OTHERS = {
     "orderflow_events_pending": "jobs process (outbox backlog)",
     "orderflow_deliveries_pending": "jobs process (webhook delivery backlog)",
 }
-JOBS_WORK_MERGED = False
+JOBS_WORK_MERGED = True
 
 PROMQL_WORDS = {
     "sum", "avg", "min", "max", "count", "rate", "irate", "increase", "histogram_quantile",

@@ -572,6 +572,34 @@ def test_expired_keys_are_purged_by_one_job(db_url, user):
         s.stop()
 
 
+def wait_sql(db_url, sql, what, timeout=60):
+    """Poll sql until it prints something other than 0/empty; that output."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        out = run_psql(db_url, sql)
+        if out not in ("", "0"):
+            return out
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def start_holder(db_url, tag, sql):
+    """psql running sql then a long pg_sleep, tagged by application_name;
+    returns (process, backend pid) once the pg_sleep runs (the locks are held)."""
+    holder = subprocess.Popen(["psql", "-X", "-q", "-d", db_url, "-c",
+                               f"SET application_name = '{tag}'; BEGIN; {sql}; SELECT pg_sleep(120); ROLLBACK;"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bpid = wait_sql(db_url, "SELECT pid FROM pg_stat_activity WHERE application_name = "
+                            f"'{tag}' AND query LIKE '%pg_sleep(120)%' AND wait_event = 'PgSleep'",
+                    "the holder to hold its locks")
+    return holder, bpid
+
+
+def release_holder(db_url, holder, bpid):
+    run_psql(db_url, f"SELECT pg_terminate_backend({bpid})")
+    holder.wait(30)
+
+
 def test_worker_killed_mid_run_leaves_no_half_order_and_no_stuck_key(db_url, admin, user, cust):
     s = Server(db_url=db_url, workers=1,
                extra_cfg="rate_limit: { login_per_minute = 0; writes_per_minute = 0; };")
@@ -581,11 +609,8 @@ def test_worker_killed_mid_run_leaves_no_half_order_and_no_stuck_key(db_url, adm
         key = "crash-" + uniq()
         note = "crash " + key
         # hold the product so the run blocks after claiming its key
-        holder = subprocess.Popen(["psql", "-X", "-q", "-d", db_url, "-c",
-                                   f"BEGIN; SELECT id FROM products WHERE id = {p['id']} FOR UPDATE; "
-                                   "SELECT pg_sleep(3); COMMIT;"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
+        holder, bpid = start_holder(db_url, "hold-" + key,
+                                    f"SELECT id FROM products WHERE id = {p['id']} FOR UPDATE")
         body = {"customer_id": cust["id"], "items": [{"product_id": p["id"], "quantity": 1}], "notes": note}
         out = {}
 
@@ -597,11 +622,15 @@ def test_worker_killed_mid_run_leaves_no_half_order_and_no_stuck_key(db_url, adm
 
         t = threading.Thread(target=go)
         t.start()
-        time.sleep(1.0)
+        # kill only once the run is in flight: its key claimed (uncommitted) and
+        # its transaction waiting on the holder's row lock
+        wait_sql(db_url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                         f"AND wait_event_type = 'Lock' AND pid <> {bpid}",
+                 "the order's transaction to wait on the product lock")
         for pid in s.worker_pids():
             os.kill(pid, signal.SIGKILL)
-        t.join(10)
-        holder.wait(10)
+        t.join(30)
+        release_holder(db_url, holder, bpid)
         assert "r" not in out or out["r"].status >= 500, out
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -635,18 +664,16 @@ def test_key_held_by_a_running_transaction_409_in_progress(db_url, user, cust, l
     try:
         key = "held-" + uniq()
         body = {"customer_id": cust["id"], "items": [{"product_id": lamp["id"], "quantity": 1}]}
-        holder = subprocess.Popen(
-            ["psql", "-X", "-q", "-d", db_url, "-c",
-             "BEGIN; INSERT INTO idempotency_keys (user_id, route, key, fingerprint) VALUES "
-             f"({user[0]['id']}, 'POST /api/v1/orders', '{key}', 'whatever'); SELECT pg_sleep(4); ROLLBACK;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.7)
-        t0 = time.time()
+        holder, bpid = start_holder(
+            db_url, "hold-" + key,
+            "INSERT INTO idempotency_keys (user_id, route, key, fingerprint) VALUES "
+            f"({user[0]['id']}, 'POST /api/v1/orders', '{key}', 'whatever')")
         r = post(s, user[1], body, key=key)
         assert r.status == 409, r
         assert r.json() == {"detail": "A request with this Idempotency-Key is in progress"}
-        assert 0.5 < time.time() - t0 < 3.5
-        holder.wait(10)
+        # it gave up while the holder still held the key (not after it let go)
+        assert run_psql(db_url, f"SELECT count(*) FROM pg_stat_activity WHERE pid = {bpid}") == "1"
+        release_holder(db_url, holder, bpid)
         # the holder rolled back: the key is free and the request runs
         r = post(s, user[1], body, key=key)
         assert r.status == 201 and r.header("Idempotent-Replayed") is None, r

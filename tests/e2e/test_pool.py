@@ -20,7 +20,8 @@ from ofclient import Server, request
 
 def pool_cfg(size=2, queue_ms=2000, stmt_ms=5000):
     return (f"database: {{ pool_size = {size}; queue_timeout = {queue_ms}; "
-            f"statement_timeout = {stmt_ms}; connect_timeout = 2; }};")
+            f"statement_timeout = {stmt_ms}; connect_timeout = 2; }};\n"
+            "jobs: { enabled = false; };")   # backends counted here are the workers' pools
 
 
 def wait_for(pred, timeout, step=0.05):

@@ -1,7 +1,9 @@
 """The master as a supervisor, driven from outside with signals: the real
 binary, no database needed (/health does not touch PostgreSQL).
 
-Covers: N workers up; kill -9 -> replaced (time measured and printed);
+Covers: N workers up; kill -9 -> replaced (time printed, never asserted:
+each test waits on the event -- a log line, a pid, a reply -- with a generous
+outer deadline and asserts what happened, not how fast);
 SIGSTOP -> killed and replaced after worker_timeout; HUP with workers 2->3
 under a request loop with zero failures; TTIN/TTOU; TERM with a slow request
 in flight; workers dying at boot stop the master with exit 1; max_requests
@@ -101,6 +103,15 @@ def all_ok(port, n=50):
         assert r.status == 200, r
 
 
+def wait_until(pred, what, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
 def wait_gone(pid, timeout=10):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -145,7 +156,6 @@ def test_kill9_worker_is_replaced_and_requests_keep_succeeding():
         t_ready = log_ts(ready) - wall0
         print(f"\nkill -9 -> replacement worker {new[0]} seen in /proc after {t_fork * 1000:.1f} ms, "
               f"READY (accepting) {t_ready * 1000:.1f} ms after the kill (log timestamp)")
-        assert t_ready < 2.0
         assert sorted(s.wait_workers(2)) == sorted([pids[1], new[0]])
         all_ok(s.port, 100)
         msgs = [l["msg"] for l in s.log_lines() if l.get("role") == "master"]
@@ -168,31 +178,31 @@ def test_frozen_worker_is_killed_after_worker_timeout():
                 pass
         took = time.monotonic() - t0
         print(f"\nSIGSTOP'd worker replaced after {took:.2f} s (worker_timeout = 2 s)")
-        assert 1.5 <= took <= 6, took
         assert victim not in new
         all_ok(s.port, 50)
         msgs = [l["msg"] for l in s.log_lines() if l.get("role") == "master"]
-        assert any(f"worker {victim}" in m and "missed its heartbeat" in m for m in msgs), msgs
+        # killed for the heartbeat (not a crash, not a stop), after at least worker_timeout
+        missed = [m for m in msgs if f"worker {victim}" in m and "missed its heartbeat" in m]
+        assert missed, msgs
+        secs = int(missed[0].split("missed its heartbeat for ")[1].split("s")[0])
+        assert secs >= 2, missed
 
 
 def test_hup_reload_workers_2_to_3_without_failed_requests():
     with SupServer(workers=2) as s:
         old = s.wait_workers(2)
         with Loop(s.port) as loop:
-            time.sleep(0.3)
+            wait_until(lambda: loop.ok > 0, "the loop's first reply")
             s.write_config(workers=3)
             s.signal(signal.SIGHUP)
-            deadline = time.time() + 20
-            while time.time() < deadline:
-                pids = s.worker_pids()
-                if len(pids) == 3 and not set(pids) & set(old):
-                    break
-                time.sleep(0.05)
-            time.sleep(0.5)
+            wait_until(lambda: len(s.worker_pids()) == 3 and not set(s.worker_pids()) & set(old),
+                       "3 workers of the new generation", timeout=60)
+            s.wait_log(lambda l: l.get("msg", "").startswith("reload done: 3 workers"), timeout=60)
+            after = loop.ok
+            wait_until(lambda: loop.ok >= after + 20, "20 replies from the new generation")
         pids = s.worker_pids()
         assert len(pids) == 3 and not set(pids) & set(old), (old, pids, s.log()[-3000:])
         assert loop.failures == [], loop.failures[:10]
-        assert loop.ok > 20
         print(f"\nHUP reload: {loop.ok} requests during the reload, 0 failed")
         msgs = [l["msg"] for l in s.log_lines() if l.get("role") == "master"]
         assert any(m.startswith("reload done: 3 workers of generation 2") for m in msgs), msgs
@@ -206,9 +216,9 @@ def test_hup_with_broken_config_keeps_running():
         s.signal(signal.SIGHUP)
         s.wait_log(lambda l: "reload failed, keeping the running configuration" in l.get("msg", "")
                    and "unknown setting bogus" in l.get("msg", ""))
-        time.sleep(0.3)
-        assert s.worker_pids() == old
         all_ok(s.port, 20)
+        assert s.worker_pids() == old
+        assert not any(l.get("msg", "").startswith("reloading:") for l in s.log_lines()), s.log()[-3000:]
 
 
 def test_ttin_ttou_add_and_remove_one_worker():
@@ -219,13 +229,17 @@ def test_ttin_ttou_add_and_remove_one_worker():
         assert set(first) < set(three)
         s.signal(signal.SIGTTOU)
         s.wait_workers(2)
-        for _ in range(3):           # never below one
+        s.wait_log(lambda l: l.get("msg") == "TTOU: 2 workers wanted")
+        for _ in range(3):           # never below one (signals may coalesce: the log says)
             s.signal(signal.SIGTTOU)
-            time.sleep(0.2)
+        s.wait_log(lambda l: l.get("msg") == "TTOU: 1 workers wanted")
         s.wait_workers(1)
-        time.sleep(1.5)
-        assert len(s.worker_pids()) == 1
         all_ok(s.port, 20)
+        assert len(s.worker_pids()) == 1
+        master = [l.get("msg", "") for l in s.log_lines() if l.get("role") == "master"]
+        assert "TTOU: 0 workers wanted" not in master, master
+        last = max(i for i, m in enumerate(master) if m.startswith("TTOU:"))
+        assert not any(m.startswith("spawned worker") for m in master[last:]), master[last:]
 
 
 def test_sigterm_lets_inflight_slow_request_finish_then_exits_0():
@@ -237,24 +251,25 @@ def test_sigterm_lets_inflight_slow_request_finish_then_exits_0():
         result = {}
 
         def slow():
-            t = time.monotonic()
             try:
-                r = request(s.port, "GET", "/__test/slow?ms=2000", timeout=30)
+                r = request(s.port, "GET", "/__test/slow?ms=2000", timeout=60)
                 result["status"] = r.status
                 result["body"] = r.json()
             except Exception as e:  # noqa: BLE001
                 result["error"] = repr(e)
-            result["took"] = time.monotonic() - t
 
         th = threading.Thread(target=slow)
         th.start()
-        time.sleep(0.5)
+        # TERM only once the worker holds the request (its log line), not after a guess
+        s.wait_log(lambda l: l.get("msg") == "test slow: holding the request for 2000 ms", timeout=30)
         s.signal(signal.SIGTERM)
-        rc = s.proc.wait(timeout=20)
-        th.join(5)
+        rc = s.proc.wait(timeout=60)
+        th.join(10)
+        assert "status" in result, result   # answered before the thread was told anything
         assert result.get("status") == 200, result
         assert result["body"] == {"status": "slow"}
-        assert result["took"] >= 1.9
+        msgs = [l.get("msg", "") for l in s.log_lines()]
+        assert any(m.startswith("graceful stop") for m in msgs), msgs[-20:]
         assert rc == 0, s.log()[-3000:]
         assert s.worker_pids() == []
         with pytest.raises(OSError):
@@ -264,10 +279,11 @@ def test_sigterm_lets_inflight_slow_request_finish_then_exits_0():
 def test_sigint_quick_stop_exits_0():
     with SupServer(workers=2) as s:
         s.wait_workers(2)
-        t0 = time.monotonic()
         rc = s.stop(sig=signal.SIGINT)
         assert rc == 0
-        assert time.monotonic() - t0 < 3
+        msgs = [l.get("msg", "") for l in s.log_lines() if l.get("role") == "master"]
+        assert any(m.startswith("quick stop of") for m in msgs), msgs
+        assert not any(m.startswith("graceful stop") for m in msgs), msgs
 
 
 def test_workers_dying_at_boot_stop_the_master_with_exit_1():
@@ -291,14 +307,18 @@ def test_workers_dying_at_boot_stop_the_master_with_exit_1():
 def test_max_requests_recycles_workers():
     with SupServer(workers=2, server_extra="max_requests = 20; max_requests_jitter = 5;") as s:
         first = s.wait_workers(2)
-        all_ok(s.port, 120)
-        deadline = time.time() + 10
-        while time.time() < deadline and set(s.worker_pids()) & set(first):
-            time.sleep(0.05)
-        assert not set(s.worker_pids()) & set(first)
+        # the kernel spreads connections unevenly: keep asking (every reply a 200)
+        # until both first workers reached max_requests, bounded by count and time
+        deadline = time.time() + 120
+        sent = 0
+        while set(s.worker_pids()) & set(first) and sent < 5000 and time.time() < deadline:
+            all_ok(s.port, 10)
+            sent += 10
+        assert not set(s.worker_pids()) & set(first), (sent, s.log()[-3000:])
         s.wait_workers(2)
         msgs = [l["msg"] for l in s.log_lines() if l.get("role") == "master"]
-        assert any("(recycled)" in m for m in msgs), msgs
+        for pid in first:
+            assert any(f"worker {pid} " in m and "(recycled)" in m for m in msgs), (pid, msgs)
 
 
 def _usr1_server():
@@ -526,7 +546,7 @@ def test_usr2_binary_upgrade_under_load_drops_nothing():
         new_pid = None
         try:
             with Loop(s.port) as loop:
-                time.sleep(0.3)
+                wait_until(lambda: loop.ok > 0, "the loop's first reply")
                 s.signal(signal.SIGUSR2)
                 deadline = time.time() + 10
                 while time.time() < deadline:
@@ -542,13 +562,14 @@ def test_usr2_binary_upgrade_under_load_drops_nothing():
                 while time.time() < deadline and [p for p in s.worker_pids() if p != new_pid]:
                     time.sleep(0.05)
                 assert [p for p in s.worker_pids() if p != new_pid] == []
-                time.sleep(0.3)             # only the new master's workers serve now
+                after = loop.ok             # only the new master's workers serve now
+                wait_until(lambda: loop.ok >= after + 10, "10 replies from the new master's workers")
                 s.signal(signal.SIGQUIT)    # old master: graceful after an upgrade
-                rc = s.proc.wait(timeout=20)
-                time.sleep(0.3)
+                rc = s.proc.wait(timeout=60)
+                after = loop.ok
+                wait_until(lambda: loop.ok >= after + 10, "10 replies after the old master left")
             assert rc == 0, s.log()[-3000:]
             assert loop.failures == [], loop.failures[:10]
-            assert loop.ok > 20
             print(f"\nUSR2 upgrade: {loop.ok} requests during the upgrade, 0 failed")
             assert not os.path.exists(oldbin)
             assert read_pid(s.pidfile) == new_pid
@@ -579,5 +600,6 @@ def test_usr2_new_master_failing_rolls_back():
         assert s.worker_pids() == workers
         all_ok(s.port, 20)
         s.signal(signal.SIGWINCH)   # no upgrade in progress: ignored
-        time.sleep(0.3)
+        s.wait_log(lambda l: l.get("msg", "").startswith("WINCH ignored"))
+        all_ok(s.port, 20)
         assert s.worker_pids() == workers

@@ -116,9 +116,9 @@ r_create(void *self, struct of_mem *m, const char *email, const char *hash, enum
 }
 
 static void
-r_list(void *self, struct of_mem *m, int64_t offset, int64_t limit, user_list_cb cb, void *arg)
+r_list(void *self, struct of_mem *m, const struct page_req *pg, user_list_cb cb, void *arg)
 {
-    (void)self; (void)m; (void)offset; (void)limit; (void)cb; (void)arg;
+    (void)self; (void)m; (void)pg; (void)cb; (void)arg;
     fail_msg("not used");
 }
 

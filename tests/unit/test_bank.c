@@ -141,7 +141,7 @@ f_get(void *self, struct of_mem *m, int64_t id, int64_t owner_id, bank_account_c
 }
 
 static void
-f_list(void *self, struct of_mem *m, int64_t owner_id, int64_t offset, int64_t limit,
+f_list(void *self, struct of_mem *m, int64_t owner_id, const struct page_req *pg,
        bank_account_list_cb cb, void *arg)
 {
     (void)self;
@@ -153,7 +153,7 @@ f_list(void *self, struct of_mem *m, int64_t owner_id, int64_t offset, int64_t l
     for (size_t i = 0; i < naccounts; i++) {
         if (owner_id != 0 && accounts[i].owner_id != owner_id)
             continue;
-        if (seen >= offset && (int64_t)l->al.n < limit)
+        if (seen >= pg->offset && (int64_t)l->al.n < pg->limit)
             items[l->al.n++] = accounts[i];
         seen++;
     }
@@ -163,7 +163,7 @@ f_list(void *self, struct of_mem *m, int64_t owner_id, int64_t offset, int64_t l
 }
 
 static void
-f_history(void *self, struct of_mem *m, int64_t id, int64_t owner_id, int64_t offset, int64_t limit,
+f_history(void *self, struct of_mem *m, int64_t id, int64_t owner_id, const struct page_req *pg,
           transfer_list_cb cb, void *arg)
 {
     (void)self;
@@ -181,7 +181,7 @@ f_history(void *self, struct of_mem *m, int64_t id, int64_t owner_id, int64_t of
     for (size_t i = ntransfers; i-- > 0;) {
         if (transfers[i].from_account_id != id && transfers[i].to_account_id != id)
             continue;
-        if (seen >= offset && (int64_t)l->tl.n < limit)
+        if (seen >= pg->offset && (int64_t)l->tl.n < pg->limit)
             items[l->tl.n++] = transfers[i];
         seen++;
     }
@@ -204,6 +204,10 @@ f_transfer(void *self, struct of_mem *m, struct repo_tx *rtx, int64_t caller_id,
 {
     (void)self; (void)m;
     repo_calls++;
+    /* the service names the transfer.created event the statement writes */
+    assert_non_null(in->ev.id);
+    assert_int_equal(strlen(in->ev.id), OF_EVENT_ID_LEN);
+    assert_memory_equal(in->ev.id, "evt_", 4);
     struct later *l = later_new(arg);
     l->xfer_cb = cb;
     struct bank_account *src = acc_find(in->from_account_id);

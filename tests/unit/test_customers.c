@@ -130,7 +130,7 @@ f_list(void *self, struct of_mem *m, const struct customer_filter *f, customer_l
             continue;
         if (f->q && strcasestr(c->name, f->q) == NULL && strcasestr(c->email, f->q) == NULL)
             continue;
-        if (total >= f->offset && (int64_t)n < f->limit)
+        if (total >= f->pg.offset && (int64_t)n < f->pg.limit)
             items[n++] = *c;
         total++;
     }
@@ -495,8 +495,8 @@ test_list_filters_paging_and_bounds(void **state)
     fake_req_free(f);
     f = call(hdl_customers_list, HDL_GET, 0, "page=2&page_size=2", NULL);
     assert_int_equal(f->status, 200);
-    assert_int_equal(last_filter.offset, 2);
-    assert_int_equal(last_filter.limit, 2);
+    assert_int_equal(last_filter.pg.offset, 2);
+    assert_int_equal(last_filter.pg.limit, 2);
     assert_int_equal(last_filter.tier, -1);
     assert_int_equal(last_filter.is_active, -1);
     assert_null(last_filter.q);

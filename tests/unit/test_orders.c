@@ -426,6 +426,10 @@ fo_insert(void *self, struct repo_tx *rtx, struct of_mem *m, const struct order_
           order_cb cb, void *arg)
 {
     (void)self;
+    /* the service names the order.created event written with the order */
+    assert_non_null(o->ev.id);
+    assert_int_equal(strlen(o->ev.id), OF_EVENT_ID_LEN);
+    assert_memory_equal(o->ev.id, "evt_", 4);
     struct ftx *tx = (struct ftx *)rtx;
     struct order *d = &tx->pending;
     struct order_item *items = of_mem_calloc(m, sizeof(*items) * o->n);
@@ -487,6 +491,8 @@ fo_transition(void *self, struct of_mem *m, const struct order_transition *t,
               order_transition_cb cb, void *arg)
 {
     (void)self; (void)m;
+    assert_non_null(t->ev.id);
+    assert_int_equal(strlen(t->ev.id), OF_EVENT_ID_LEN);
     struct tr_later *l = calloc(1, sizeof(*l));
     l->cb = cb;
     l->arg = arg;

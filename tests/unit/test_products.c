@@ -103,7 +103,7 @@ f_list(void *self, struct of_mem *m, const struct product_filter *f, product_lis
             continue;
         if (f->q && strcasestr(store[i].name, f->q) == NULL)
             continue;
-        if (total >= f->offset && (int64_t)n < f->limit)
+        if (total >= f->pg.offset && (int64_t)n < f->pg.limit)
             items[n++] = store[i];
         total++;
     }

@@ -98,9 +98,9 @@ test_every_template_matches_itself(void **state)
         const char *s = t[i].tmpl;
         size_t o = 0;
         while (*s != '\0' && o < sizeof(path) - 3) {
-            if (strncmp(s, "{id}", 4) == 0) {
+            if (*s == '{' && strchr(s, '}') != NULL) {     /* {id}, {delivery_id} */
                 path[o++] = '7';
-                s += 4;
+                s = strchr(s, '}') + 1;
             } else {
                 path[o++] = *s++;
             }
