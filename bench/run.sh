@@ -29,7 +29,8 @@
 # rate_limit.writes_per_minute = 0 (600/min per user would turn the write runs
 # into 429s). Env: BENCH_BUILD_DIR (default build-release if configured, else
 # build-bench), BENCH_DURATION, BENCH_WARMUP, BENCH_PG_CLIENTS, BENCH_KEEP=1
-# (keep the temp dir with logs).
+# (keep the temp dir with logs), BENCH_CACHE=0 (cache.enabled = false: the
+# product reads without the per-worker cache, to compare).
 # shellcheck disable=SC2016  # markdown backquotes in single quotes
 set -eu
 
@@ -68,6 +69,7 @@ done
 
 TMP=""
 SERVER_PID=""
+TRACED_PID=""
 NGINX_PID=""
 CHILD=""
 PERF_PID=""
@@ -102,6 +104,10 @@ cleanup() {
         kill -TERM "$SERVER_PID" 2>/dev/null
         reap "$SERVER_PID" 15
         for w in $WORKERS; do kill -KILL "$w" 2>/dev/null; done
+    fi
+    if [ -n "$TRACED_PID" ]; then
+        kill -TERM "$TRACED_PID" 2>/dev/null
+        reap "$TRACED_PID" 15
     fi
     if [ -n "$NGINX_PID" ]; then
         kill -QUIT "$NGINX_PID" 2>/dev/null
@@ -227,6 +233,9 @@ cat > "$TMP/bench.cfg" <<EOF
 server: { listen = "127.0.0.1:$PORT"; };
 rate_limit: { writes_per_minute = 0; };
 EOF
+if [ "${BENCH_CACHE:-1}" = 0 ]; then
+    echo 'cache: { enabled = false; };' >> "$TMP/bench.cfg"
+fi
 SECRET=$(openssl rand -hex 32)
 ORDERFLOW_DATABASE_URL=$URL ORDERFLOW_JWT_SECRET=$SECRET "$BIN" serve -c "$TMP/bench.cfg" \
     2>"$TMP/server.log" &
@@ -454,6 +463,35 @@ fi
 wrk_run product_get "$BASE/api/v1/products/1" product_get.lua
 perf_stop
 
+# The same read on a second server with tracing on: every request sampled
+# (sample_ratio 1.0), its spans exported as OTLP/HTTP JSON to nginx's
+# `return 200` (a sink that answers at once). Only one server runs the load.
+log "GET /api/v1/products/{id}, tracing on"
+TPORT=$(free_port)
+cat > "$TMP/traced.cfg" <<EOF
+server: { listen = "127.0.0.1:$TPORT"; };
+rate_limit: { writes_per_minute = 0; };
+tracing: { otlp_endpoint = "http://127.0.0.1:$NGINX_PORT"; sample_ratio = 1.0; };
+EOF
+ORDERFLOW_DATABASE_URL=$URL ORDERFLOW_JWT_SECRET=$SECRET "$BIN" serve -c "$TMP/traced.cfg" \
+    2>"$TMP/traced.log" &
+TRACED_PID=$!
+i=0
+until [ "$(http_code GET "http://127.0.0.1:$TPORT/ready")" = 200 ]; do
+    kill -0 "$TRACED_PID" 2>/dev/null || { tail -n 20 "$TMP/traced.log" >&2; die "traced server exited"; }
+    i=$((i + 1))
+    [ $i -lt 100 ] || die "traced server not ready after 20 s"
+    sleep 0.2
+done
+SNAP_PIDS=$(ps -o pid= --ppid "$TRACED_PID" | tr -s ' \n' ' ')
+wrk_run product_get_traced "http://127.0.0.1:$TPORT/api/v1/products/1" product_get.lua
+http_code GET "http://127.0.0.1:$TPORT/metrics" >/dev/null
+SPANS=$(awk '/^orderflow_trace_spans_(exported|dropped)_total / { printf "%s%s %s", s, $1, $2; s = ", " }' "$TMP/resp")
+kill -TERM "$TRACED_PID" 2>/dev/null
+reap "$TRACED_PID" 15
+TRACED_PID=""
+SNAP_PIDS=$WORKERS
+
 log "GET /api/v1/products?page=N&page_size=20"
 if [ "$(cat "$TMP/product_list_ref.pgstate")" = ok ]; then
     pgb_run product_list prepared -D nproducts=$NPRODUCTS
@@ -533,6 +571,7 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 MODE="bench/run.sh"
 if [ "$QUICK" = 1 ]; then MODE="$MODE --quick"; fi
 if [ "$PERF" = 1 ]; then MODE="$MODE --perf"; fi
+if [ "${BENCH_CACHE:-1}" = 0 ]; then MODE="BENCH_CACHE=0 $MODE"; fi
 NW=$(echo "$WORKERS" | wc -w)
 
 {
@@ -549,6 +588,8 @@ NW=$(echo "$WORKERS" | wc -w)
     row '`GET /health`' health 'nginx `return 200`' nginx 0.6
     row '`GET /api/v1/products/{id}` (random of 10,000)' product_get \
         'pgbench -M prepared: `product_get`' product_get_ref 0.6
+    row '`GET /api/v1/products/{id}`, tracing on (ratio 1.0, OTLP to a 200 sink)' product_get_traced \
+        'same read, tracing off (row above)' product_get 0.9
     row '`GET /api/v1/products?page=N&page_size=20`' product_list \
         'pgbench -M prepared: best SQL (keyset id range + product_counts)' product_list_ref 0.9
     row '`POST /api/v1/orders` (2 items, new Idempotency-Key)' order_create \
@@ -562,7 +603,7 @@ NW=$(echo "$WORKERS" | wc -w)
     echo
     echo "| run | wall s | machine busy | server workers (each) | PostgreSQL | wrk / pgbench | others | µs CPU / request |"
     echo "|---|---|---|---|---|---|---|---|"
-    for n in nginx health product_get_ref product_get product_list_ref product_list \
+    for n in nginx health product_get_ref product_get product_get_traced product_list_ref product_list \
              order_create_ref order_create transfer_ref transfer; do
         [ -f "$TMP/$n.cpu" ] || continue
         read -r c_wall c_busy c_pg c_cl c_w < "$TMP/$n.cpu"
@@ -588,6 +629,7 @@ NW=$(echo "$WORKERS" | wc -w)
     done
     [ "$WORKERS_NOW" = "$WORKERS" ] || echo "Workers changed during the run: $WORKERS -> $WORKERS_NOW"
     [ "$ERRLINES" = 0 ] || echo "The server logged $ERRLINES error lines."
+    echo "Tracing-on run: $SPANS (target: at most 10 % fewer req/s than tracing off)."
     if [ -s "$TMP/perf.txt" ]; then
         echo
         echo "perf record of the workers during the product read (self time by library, then by symbol):"

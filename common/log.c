@@ -18,6 +18,7 @@ enum of_log_level of_log_min = OF_LOG_INFO;
 static int         log_fd = STDERR_FILENO;
 static char        log_path[4096];
 static const char *log_role = "master";
+static const char *log_ctx = "";       /* members added to each line, or "" */
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -31,6 +32,12 @@ of_log_level_parse(const char *s, enum of_log_level *out)
         }
     }
     return -1;
+}
+
+void
+of_log_set_context(const char *members)
+{
+    log_ctx = members != NULL ? members : "";
 }
 
 void
@@ -140,12 +147,14 @@ log_vwrite(enum of_log_level lvl, int err, const char *fmt, va_list ap)
     if (err != 0) {
         n = snprintf(line, sizeof(line),
                      "{\"ts\":\"%s\",\"level\":\"%s\",\"role\":\"%s\",\"pid\":%ld,"
-                     "\"msg\":\"%s\",\"errno\":%d,\"error\":\"%s\"}\n",
-                     ts, level_names[lvl], log_role, (long)getpid(), emsg, err, strerror(err));
+                     "\"msg\":\"%s\",\"errno\":%d,\"error\":\"%s\"%s%s}\n",
+                     ts, level_names[lvl], log_role, (long)getpid(), emsg, err, strerror(err),
+                     log_ctx[0] ? "," : "", log_ctx);
     } else {
         n = snprintf(line, sizeof(line),
-                     "{\"ts\":\"%s\",\"level\":\"%s\",\"role\":\"%s\",\"pid\":%ld,\"msg\":\"%s\"}\n",
-                     ts, level_names[lvl], log_role, (long)getpid(), emsg);
+                     "{\"ts\":\"%s\",\"level\":\"%s\",\"role\":\"%s\",\"pid\":%ld,\"msg\":\"%s\"%s%s}\n",
+                     ts, level_names[lvl], log_role, (long)getpid(), emsg,
+                     log_ctx[0] ? "," : "", log_ctx);
     }
     if (n < 0)
         return;

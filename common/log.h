@@ -27,6 +27,11 @@ int  of_log_level_parse(const char *s, enum of_log_level *out);
 /* Role shown in every line: "master" or "worker". */
 void of_log_set_role(const char *role);
 
+/* JSON members (no braces, e.g. "\"trace_id\":\"...\",\"span_id\":\"...\"")
+ * added to every line written until the next call; NULL or "" for none.
+ * The string must stay valid until then (the worker's request context). */
+void of_log_set_context(const char *members);
+
 void of_log_write(enum of_log_level lvl, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Writes an already-formatted JSON object (must start with '{' and have no

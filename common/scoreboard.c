@@ -70,6 +70,46 @@ of_sb_record(struct of_sb_slot *slot, int route_id, int method_idx, int status, 
     atomic_fetch_add_explicit(&slot->requests, 1, memory_order_relaxed);
 }
 
+static int
+bucket_of(uint64_t us)
+{
+    double s = (double)us / 1e6;
+    int    b = 0;
+    while (b < OF_SB_N_BUCKETS - 1 && s > of_sb_bucket_bounds[b])
+        b++;
+    return b;
+}
+
+void
+of_sb_db_wait(struct of_sb_slot *slot, uint64_t wait_us)
+{
+    atomic_fetch_add_explicit(&slot->db.wait_hist[bucket_of(wait_us)], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&slot->db.wait_sum_us, wait_us, memory_order_relaxed);
+}
+
+void
+of_sb_db_stmt(struct of_sb_slot *slot, int stmt_id, uint64_t dur_us)
+{
+    if (stmt_id < 0 || stmt_id >= OF_SB_MAX_STMTS)
+        return;
+    atomic_fetch_add_explicit(&slot->db.stmt_count[stmt_id], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&slot->db.stmt_sum_us[stmt_id], dur_us, memory_order_relaxed);
+}
+
+static void
+retire_db(struct of_sb_db *to, struct of_sb_db *from)
+{
+    for (int b = 0; b < OF_SB_N_BUCKETS; b++)
+        atomic_fetch_add(&to->wait_hist[b], atomic_load(&from->wait_hist[b]));
+    atomic_fetch_add(&to->wait_sum_us, atomic_load(&from->wait_sum_us));
+    for (int i = 0; i < OF_SB_MAX_STMTS; i++) {
+        atomic_fetch_add(&to->stmt_count[i], atomic_load(&from->stmt_count[i]));
+        atomic_fetch_add(&to->stmt_sum_us[i], atomic_load(&from->stmt_sum_us[i]));
+    }
+    atomic_fetch_add(&to->spans_exported, atomic_load(&from->spans_exported));
+    atomic_fetch_add(&to->spans_dropped, atomic_load(&from->spans_dropped));
+}
+
 void
 of_sb_jobs_record(struct of_scoreboard *sb, int kind, int outcome, uint64_t dur_us)
 {
@@ -99,6 +139,7 @@ of_sb_retire(struct of_scoreboard *sb, int slot)
             atomic_fetch_add(&to->hist[b], atomic_load(&from->hist[b]));
         atomic_fetch_add(&to->sum_us, atomic_load(&from->sum_us));
     }
+    retire_db(&sb->retired_db, &s->db);
     memset((void *)s, 0, sizeof(*s));
     atomic_fetch_add(&sb->retire_seq, 1);
 }

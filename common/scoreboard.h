@@ -14,11 +14,24 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/cache.h"
+
 #define OF_SB_MAX_WORKERS 256
 #define OF_SB_MAX_ROUTES  64
 #define OF_SB_N_STATUS    20     /* see of_sb_status_index() */
 #define OF_SB_N_METHODS   8      /* GET POST PUT PATCH DELETE HEAD OPTIONS other */
 #define OF_SB_N_BUCKETS   12     /* latency histogram upper bounds, last is +Inf */
+
+#define OF_SB_MAX_STMTS   128    /* statement ids: the worker's table order */
+
+/* Database time and tracing, per worker (additive to the route counters). */
+struct of_sb_db {
+    _Atomic uint64_t wait_hist[OF_SB_N_BUCKETS];   /* pool wait, of_sb_bucket_bounds */
+    _Atomic uint64_t wait_sum_us;
+    _Atomic uint64_t stmt_count[OF_SB_MAX_STMTS];  /* round trips per statement id */
+    _Atomic uint64_t stmt_sum_us[OF_SB_MAX_STMTS]; /* their time on the connection */
+    _Atomic uint64_t spans_exported, spans_dropped;
+};
 
 enum of_sb_state { OF_SB_FREE = 0, OF_SB_BOOTING, OF_SB_READY, OF_SB_STOPPING };
 /* What runs in a slot: a request worker or the jobs process (which uses the
@@ -41,7 +54,10 @@ struct of_sb_slot {
     _Atomic int      pool_open, pool_busy, pool_idle, pool_waiting;
     _Atomic int      db_ok;           /* 1 if the worker's pool reached PostgreSQL */
     _Atomic int      conns;           /* open client connections */
+    struct cache_stats cache;         /* the product cache's hits, misses, ... */
+    _Atomic int      cache_listen_up; /* 1 while its LISTEN connection is up */
     struct of_sb_route routes[OF_SB_MAX_ROUTES];
+    struct of_sb_db    db;
 };
 
 /* Token buckets for rate limits, shared by all workers. A bucket is found by
@@ -81,6 +97,7 @@ struct of_scoreboard {
     _Atomic uint32_t retire_seq;
     /* Counters of workers that have exited, so totals do not go backwards. */
     struct of_sb_route retired[OF_SB_MAX_ROUTES];
+    struct of_sb_db    retired_db;
     struct of_sb_slot slots[OF_SB_MAX_WORKERS];
     struct of_sb_bucket rl[OF_SB_RL_SLOTS];
     struct of_sb_jobs jobs;
@@ -98,6 +115,9 @@ int  of_sb_status_index(int status);
 int  of_sb_method_index(const char *method);
 /* Record one finished request in the worker's slot. */
 void of_sb_record(struct of_sb_slot *slot, int route_id, int method_idx, int status, uint64_t dur_us);
+/* A wait for a free connection; one statement's round trip (id < OF_SB_MAX_STMTS). */
+void of_sb_db_wait(struct of_sb_slot *slot, uint64_t wait_us);
+void of_sb_db_stmt(struct of_sb_slot *slot, int stmt_id, uint64_t dur_us);
 /* Record one finished delivery attempt (kind 0 mail / 1 webhook, outcome
  * 0 succeeded / 1 failed, will retry / 2 dead). */
 void of_sb_jobs_record(struct of_scoreboard *sb, int kind, int outcome, uint64_t dur_us);

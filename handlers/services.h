@@ -15,6 +15,7 @@ struct auth_svc;
 struct order_svc;
 struct bank_svc;
 struct audit_svc;
+struct cache;
 struct webhook_svc;
 
 struct hdl_ops_probe {
@@ -41,6 +42,7 @@ struct hdl_services {
     struct order_svc     *orders;
     struct bank_svc      *bank;
     struct audit_svc     *audit;
+    struct cache         *product_cache;   /* NULL: no cache (cache.enabled = false) */
     struct webhook_svc   *webhooks;
     bool                  allow_registration;
     long                  token_ttl;

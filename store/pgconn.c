@@ -160,6 +160,8 @@ pgconn_send(struct pgconn *c, struct pool_op *op)
 {
     pgconn_set_state(c, PGC_BUSY);
     c->op = op;
+    if (op->obs != NULL)
+        op->sent_ns = of_mono_ns();
     int n = pool_op_send(c, op);
     if (n == 0) {
         c->op = NULL;        /* it took the connection as it is */
@@ -512,7 +514,7 @@ void
 pgconn_open(struct pgconn *c)
 {
     struct pgconn_shared *sh = c->sh;
-    const char *keys[4], *vals[4];
+    const char *keys[4], *vals[4];   /* dbname, options, name, NULL */
     int k = 0;
 
     keys[k] = "dbname";
@@ -522,8 +524,13 @@ pgconn_open(struct pgconn *c)
         keys[k] = "options";
         vals[k++] = sh->options;
     }
-    keys[k] = "fallback_application_name";
-    vals[k++] = "orderflow";
+    if (sh->app_name != NULL) {
+        keys[k] = "application_name";       /* after dbname: wins over the URL's */
+        vals[k++] = sh->app_name;
+    } else {
+        keys[k] = "fallback_application_name";
+        vals[k++] = "orderflow";
+    }
     keys[k] = NULL;
     vals[k] = NULL;
 

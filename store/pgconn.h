@@ -55,6 +55,7 @@ struct pgconn_hooks {
 struct pgconn_shared {
     struct event_base             *base;
     char                          *url;
+    char                          *app_name;     /* application_name, or NULL */
     char                           options[64];  /* "-c statement_timeout=..." or "" */
     int                            stmt_timeout_ms;
     int                            connect_timeout_s;

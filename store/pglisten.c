@@ -39,6 +39,7 @@ struct pglisten {
     enum pgl_state              st;
     int                         backoff_ms;
     bool                        was_up;    /* on_state(true) reported, false not yet */
+    bool                        doomed;    /* the server sent FATAL: about to close */
 };
 
 static void pgl_open(pglisten *l);
@@ -199,8 +200,8 @@ pgl_on_io(evutil_socket_t fd, short what, void *arg)
         pgl_connect_step(l);
         return;
     }
-    if (!PQconsumeInput(l->pg)) {
-        pgl_fail(l, "lost");
+    if (!PQconsumeInput(l->pg) || l->doomed) {
+        pgl_fail(l, l->doomed ? "ended by the server" : "lost");
         return;
     }
     if (l->st == PGL_SUBSCRIBING)
@@ -210,8 +211,8 @@ pgl_on_io(evutil_socket_t fd, short what, void *arg)
         while (!PQisBusy(l->pg) && (r = PQgetResult(l->pg)) != NULL)
             PQclear(r);         /* e.g. an error the server sent before closing */
         pgl_drain_notifies(l);
-        if (PQstatus(l->pg) == CONNECTION_BAD)
-            pgl_fail(l, "lost");
+        if (l->pg != NULL && (PQstatus(l->pg) == CONNECTION_BAD || l->doomed))
+            pgl_fail(l, l->doomed ? "ended by the server" : "lost");
     }
 }
 
@@ -228,10 +229,18 @@ pgl_on_timer(evutil_socket_t fd, short what, void *arg)
         pgl_fail(l, "timed out");
 }
 
+/* Notices go to the debug log (libpq would print them raw to stderr, which
+ * is the JSON log). A FATAL (pg_terminate_backend, shutdown) means the
+ * backend is going: the connection counts as lost now, not when its socket
+ * closes, which can come tens of ms later. */
 static void
 pgl_notice(void *arg, const PGresult *r)
 {
-    OF_UNUSED(arg);
+    pglisten   *l = arg;
+    const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+    if (sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
+        l->doomed = true;
     of_log_debug("PostgreSQL notice (LISTEN connection): %s", PQresultErrorMessage(r));
 }
 
@@ -244,12 +253,13 @@ pgl_open(pglisten *l)
     l->pg = PQconnectStartParams(keys, vals, 1);
     if (l->pg == NULL)
         of_fatal("PQconnectStartParams: out of memory");
+    PQsetNoticeReceiver(l->pg, pgl_notice, l);
+    l->doomed = false;
     l->st = PGL_CONNECTING;
     if (PQstatus(l->pg) == CONNECTION_BAD) {
         pgl_fail(l, "connect failed");
         return;
     }
-    PQsetNoticeReceiver(l->pg, pgl_notice, NULL);
     pgl_timer_ms(l, PGL_CONNECT_MS);
     if (pgl_watch(l, EV_WRITE) != OF_OK)   /* libpq: start as if POLLING_WRITING */
         pgl_fail(l, "no socket");

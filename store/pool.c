@@ -93,6 +93,53 @@ pool_op_claim_live(pool *p, struct pool_op *op)
     return false;
 }
 
+/* ---- the observer ------------------------------------------------------- */
+
+void
+pool_set_observer(pool *p, const struct pool_observer *o)
+{
+    if (o == NULL) {
+        p->obs = NULL;
+        return;
+    }
+    p->obs_store = *o;
+    p->obs = &p->obs_store;
+}
+
+void
+pool_obs_start(pool *p, struct pool_op *op)
+{
+    const struct pool_observer *o = p->obs;
+    if (o == NULL)
+        return;
+    op->obs = o;
+    op->trace = o->current(o->arg);
+    op->queued_ns = of_mono_ns();
+}
+
+void *
+pool_obs_enter(struct pool_op *op, const PGresult *r, int rc, bool round_trip)
+{
+    const struct pool_observer *o = op->obs;
+    if (o == NULL)
+        return NULL;
+    struct pool_trace t = {
+        .trace = op->trace, .st = op->st, .begin = op->begin, .commit = op->commit,
+        .round_trip = round_trip, .rc = rc,
+        .rows = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : 0,
+        .queued_ns = op->queued_ns, .sent_ns = op->sent_ns, .done_ns = of_mono_ns(),
+    };
+    o->round_trip(o->arg, &t);
+    return o->resume(o->arg, op->trace);
+}
+
+void
+pool_obs_leave(const struct pool_observer *o, void *prev)
+{
+    if (o != NULL)
+        o->resume(o->arg, prev);
+}
+
 /* ---- the done-list ------------------------------------------------------ */
 
 void
@@ -337,12 +384,15 @@ query_complete(struct pgconn *c, struct pool_op *op)
     PGresult *r = op->nres > 0 ? op->res[0] : NULL;
     pool_cb   cb = op->cb.q;
     void     *arg = op->arg;
+    const struct pool_observer *obs = op->obs;
     struct pool_res pr;
 
     op->nres = 0;
     pool_res_fill(&pr, r);
     pgconn_release(c);
+    void *prev = pool_obs_enter(op, r, pr.rc, true);
     cb(&pr, arg);
+    pool_obs_leave(obs, prev);
     PQclear(r);
 }
 
@@ -350,7 +400,10 @@ static void
 query_fail(struct pool_op *op, int rc)
 {
     struct pool_res pr = { rc, NULL, NULL, NULL };
+    const struct pool_observer *obs = op->obs;
+    void *prev = pool_obs_enter(op, NULL, rc, false);
     op->cb.q(&pr, op->arg);
+    pool_obs_leave(obs, prev);
 }
 
 static const struct pool_op_type pool_query_type = {
@@ -372,6 +425,7 @@ pool_query(pool *p, struct of_mem *m, const struct pool_stmt *st,
     op->params = params;
     op->cb.q = cb;
     op->arg = arg;
+    pool_obs_start(p, op);
     if (st->flags & POOL_STMT_READ)
         pool_group_read(p, op);
     else
@@ -395,6 +449,8 @@ pool_init(pool *p, struct event_base *base, const struct pool_opts *o)
     if (sh->stmt_timeout_ms > 0)
         snprintf(sh->options, sizeof(sh->options), "-c statement_timeout=%d", sh->stmt_timeout_ms);
     if (o->url != NULL && o->url[0] != '\0' && (sh->url = strdup(o->url)) == NULL)
+        return -1;
+    if (o->application_name != NULL && (sh->app_name = strdup(o->application_name)) == NULL)
         return -1;
     p->conns = calloc((size_t)p->size, sizeof(*p->conns));
     p->ev_done = event_new(base, -1, 0, pool_on_done, p);
@@ -461,6 +517,7 @@ pool_free(pool *p)
         event_free(p->ev_qtimer);
     pool_groups_cleanup(p);
     free(p->sh.url);
+    free(p->sh.app_name);
     free(p);
 }
 

@@ -75,6 +75,7 @@ struct pool_opts {
     int         statement_timeout_ms;  /* sent as statement_timeout; 0 = none */
     int         connect_timeout_s;     /* 0 = none (a prepare still gets 10 s) */
     bool        prepared_statements;   /* false behind PgBouncer < 1.21 */
+    const char *application_name;      /* NULL: fallback_application_name "orderflow" */
 };
 
 struct pool_res {
@@ -104,6 +105,35 @@ bool  pool_ready(pool *p);
 bool  pool_settled(pool *p);
 
 typedef void (*pool_cb)(const struct pool_res *r, void *arg);
+
+/* What an observer hears of one finished operation (pool_set_observer).
+ * Times are of_mono_ns(); sent_ns is 0 when the op never reached a
+ * connection (queue timeout, database down). A transaction step may wrap
+ * its statement (st, NULL for a bare COMMIT) in BEGIN and/or COMMIT; a
+ * transaction's begin has no round trip of its own (round_trip false: only
+ * its wait counts). */
+struct pool_trace {
+    void                   *trace;      /* observer->current() when the op started */
+    const struct pool_stmt *st;
+    bool                    begin, commit, round_trip;
+    int                     rc;
+    int                     rows;       /* PQntuples of st's result, else 0 */
+    uint64_t                queued_ns, sent_ns, done_ns;
+};
+
+/* Optional, set by the worker: current() names the trace context of the code
+ * running now (stored with each op it starts); round_trip() hears each op
+ * right before its callback; resume() makes an op's trace current around
+ * its callback and returns the one it replaced (to be given back after). An
+ * unset observer costs one branch per operation. */
+struct pool_observer {
+    void *(*current)(void *arg);
+    void  (*round_trip)(void *arg, const struct pool_trace *t);
+    void *(*resume)(void *arg, void *trace);
+    void  *arg;
+};
+/* o is copied; NULL removes it. Call before the first operation. */
+void pool_set_observer(pool *p, const struct pool_observer *o);
 
 /* params: nparams text values (NULL = SQL NULL), copied before return. */
 void pool_query(pool *p, struct of_mem *m, const struct pool_stmt *st,

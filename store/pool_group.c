@@ -55,6 +55,7 @@ group_get(pool *p)
         p->groups.all = g;
     }
     pool_op_init(&g->op, &pool_group_type, NULL);
+    g->op.obs = p->obs;      /* only for the send time its members report */
     g->op.res = g->res;
     g->n = 0;
     g->queued = false;
@@ -159,8 +160,12 @@ group_complete(struct pgconn *c, struct pool_op *op)
             continue;
         }
         struct pool_res pr;
+        const struct pool_observer *obs = m->obs;
         pool_res_fill(&pr, r);
+        m->sent_ns = op->sent_ns;
+        void *prev = pool_obs_enter(m, r, pr.rc, true);
         m->cb.q(&pr, m->arg);
+        pool_obs_leave(obs, prev);
         PQclear(r);
     }
     op->nres = 0;

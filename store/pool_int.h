@@ -61,6 +61,9 @@ struct pool_op {
     pool_tx                   *tx;
     bool                       begin;         /* tx step: send BEGIN first */
     bool                       commit;        /* tx step: send COMMIT last */
+    const struct pool_observer *obs;          /* the pool's, or NULL: no timing */
+    void                      *trace;         /* obs->current() at the start */
+    uint64_t                   queued_ns, sent_ns;
 };
 
 static inline bool
@@ -119,6 +122,8 @@ struct pool {
     struct pool_groups    groups;
     int                   looping;    /* inside a loop that calls back */
     bool                  dying;      /* pool_destroy called from such a callback */
+    struct pool_observer  obs_store;
+    const struct pool_observer *obs;  /* &obs_store when set, else NULL */
 };
 
 /* pool.c */
@@ -151,6 +156,13 @@ pool_op_clear(struct pool_op *op)
         PQclear(op->res[i]);
     op->nres = 0;
 }
+
+/* The observer's part (pool_set_observer): op_start stamps a new op,
+ * op_enter reports it and makes its trace current (returns the one to give
+ * back to op_leave), around its callback. No-ops when op->obs is NULL. */
+void  pool_obs_start(pool *p, struct pool_op *op);
+void *pool_obs_enter(struct pool_op *op, const PGresult *r, int rc, bool round_trip);
+void  pool_obs_leave(const struct pool_observer *obs, void *prev);
 
 /* pool_group.c */
 int  pool_groups_init(pool *p);

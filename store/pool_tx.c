@@ -37,7 +37,10 @@ static void
 tx_begin_fail(struct pool_op *op, int rc)
 {
     struct pool_res pr = { rc, NULL, NULL, NULL };
+    const struct pool_observer *obs = op->obs;
+    void *prev = pool_obs_enter(op, NULL, rc, false);
     op->cb.t(rc == OF_OK ? op->tx : NULL, &pr, op->arg);
+    pool_obs_leave(obs, prev);
 }
 
 /* Never called: a begin has no round trip. */
@@ -120,7 +123,10 @@ tx_step_complete(struct pgconn *c, struct pool_op *op)
         tx_check_commit(&pr, last < nres ? all[last] : NULL);
         pgconn_release(c);     /* forgets tx->c */
     }
+    const struct pool_observer *obs = op->obs;
+    void *prev = pool_obs_enter(op, skip < nres ? all[skip] : NULL, pr.rc, true);
     cb(tx, &pr, arg);
+    pool_obs_leave(obs, prev);
     for (size_t i = 0; i < nres; i++)
         PQclear(all[i]);
 }
@@ -131,7 +137,10 @@ tx_step_fail(struct pool_op *op, int rc)
     struct pool_res pr = { rc, NULL, NULL, NULL };
     if (rc == OF_ERR && op->commit)
         pr.sqlstate = "25P02";   /* in_failed_sql_transaction: committed nothing */
+    const struct pool_observer *obs = op->obs;
+    void *prev = pool_obs_enter(op, NULL, rc, false);
     op->cb.t(op->tx, &pr, op->arg);
+    pool_obs_leave(obs, prev);
 }
 
 static const struct pool_op_type pool_tx_step_type = {
@@ -156,6 +165,7 @@ pool_tx_begin(pool *p, struct of_mem *m, pool_tx_cb cb, void *arg)
     tx->op.tx = tx;
     tx->op.cb.t = cb;
     tx->op.arg = arg;
+    pool_obs_start(p, &tx->op);
     pool_submit(p, &tx->op);
 }
 
@@ -184,6 +194,7 @@ tx_step_in_flight(pool_tx *tx, pool_tx_cb cb, void *arg)
     op->tx = tx;
     op->cb.t = cb;
     op->arg = arg;
+    pool_obs_start(tx->p, op);
     pool_defer(tx->p, op, OF_ERR);
     return true;
 }
@@ -205,6 +216,7 @@ tx_send_step(pool_tx *tx, const struct pool_stmt *st, const char *const *params,
     op->commit = commit;
     op->cb.t = cb;
     op->arg = arg;
+    pool_obs_start(tx->p, op);
 
     if (c == NULL) {
         pool_defer(tx->p, op, OF_UNAVAILABLE);

@@ -57,6 +57,9 @@ void
 accesslog_add(struct accesslog *al, const struct accesslog_entry *e)
 {
     char line[1024], path[300], ts[40];
+    /* trace_id and span_id are the 2nd and 3rd fields of our traceparent */
+    const char *tid = e->traceparent != NULL ? e->traceparent + 3 : "";
+    const char *sid = e->traceparent != NULL ? e->traceparent + 36 : "";
 
     if (of_log_min > OF_LOG_INFO)
         return;
@@ -66,11 +69,12 @@ accesslog_add(struct accesslog *al, const struct accesslog_entry *e)
                      "{\"ts\":\"%s\",\"level\":\"info\",\"role\":\"worker\",\"pid\":%ld,"
                      "\"msg\":\"access\",\"request_id\":\"%s\",\"method\":\"%s\",\"route\":\"%s\","
                      "\"path\":\"%s\",\"status\":%d,\"bytes\":%zu,\"latency_ms\":%llu.%03llu,"
-                     "\"client_ip\":\"%s\",\"user_id\":%lld}\n",
+                     "\"client_ip\":\"%s\",\"user_id\":%lld,"
+                     "\"trace_id\":\"%.32s\",\"span_id\":\"%.16s\"}\n",
                      ts, al->pid, e->request_id, e->method, e->route, path, e->status, e->bytes,
                      (unsigned long long)(e->dur_ns / 1000000u),
                      (unsigned long long)(e->dur_ns / 1000u % 1000u), e->client_ip,
-                     (long long)e->user_id);
+                     (long long)e->user_id, tid, sid);
     if (n <= 0 || (size_t)n >= sizeof(line))
         return;
     if (al->len + (size_t)n > sizeof(al->buf))

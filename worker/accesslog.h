@@ -27,6 +27,7 @@ struct accesslog_entry {
     size_t      bytes;
     uint64_t    dur_ns;
     int64_t     user_id;       /* 0 when anonymous */
+    const char *traceparent;   /* ours ("00-<trace_id>-<span_id>-<flags>"), or NULL */
 };
 
 /* NULL on allocation failure. The pid written in each line is taken now. */

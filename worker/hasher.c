@@ -7,6 +7,7 @@
  * touched only by the loop thread, so it needs no lock.
  */
 #include "worker/hasher.h"
+#include "worker/trace.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -40,6 +41,8 @@ struct hasher_job {
     hasher_hash_cb     hash_cb;
     hasher_verify_cb   verify_cb;
     void              *arg;
+    struct trace_req  *trace;                 /* the request's, for its span and logs */
+    uint64_t           start_ns;              /* set only when the trace is exported */
 };
 
 struct job_list {
@@ -167,6 +170,16 @@ hasher_thread(void *arg)
     }
 }
 
+/* Loop thread: the job's span (a real hash or verify), and its request's
+ * trace made current for the callback; returns the one to give back. */
+static struct trace_req *
+job_trace_enter(struct hasher_job *j)
+{
+    if (j->kind != JOB_FAILED)
+        trace_hash_end(j->trace, j->start_ns, j->kind != JOB_HASH);
+    return trace_swap(j->trace);
+}
+
 /* Loop thread: deliver every finished job, oldest first. */
 static void
 hasher_on_done(evutil_socket_t fd, short what, void *arg)
@@ -186,10 +199,13 @@ hasher_on_done(evutil_socket_t fd, short what, void *arg)
     while (j) {
         struct hasher_job *next = j->next;
         h->inflight--;
+        struct trace_req *prev = j->cancelled ? NULL : job_trace_enter(j);
         if (!j->cancelled && j->hash_cb)
             j->hash_cb(j->rc, j->rc == OF_OK ? j->hash : NULL, j->arg);
         else if (!j->cancelled && j->verify_cb)
             j->verify_cb(j->rc, j->arg);
+        if (!j->cancelled)
+            trace_swap(prev);
         job_free(j);
         j = next;
     }
@@ -208,6 +224,7 @@ job_new(enum job_kind kind, const char *password, size_t len)
     if (len > 0)
         memcpy(j->pw, password, len);
     j->pwlen = len;
+    j->trace = trace_hash_start(&j->start_ns);
     return j;
 }
 

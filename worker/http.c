@@ -26,6 +26,7 @@
 #include "worker/conn.h"
 #include "worker/jwt.h"
 #include "worker/ratelimit.h"
+#include "worker/trace.h"
 #include "handlers/auth.h"
 #include "handlers/services.h"
 #include "common/log.h"
@@ -92,6 +93,7 @@ struct wreq {
     bool                       gone;
     char                       request_id[129];
     char                       client_ip[INET6_ADDRSTRLEN];
+    struct trace_req           trace;        /* set by step_trace */
 };
 
 static const struct hdl_io wreq_io;
@@ -382,8 +384,20 @@ access_log(struct wreq *q, uint64_t dur_ns)
         .bytes = q->bytes,
         .dur_ns = dur_ns,
         .user_id = q->r.who.user_id,
+        .traceparent = q->trace.traceparent[0] ? q->trace.traceparent : NULL,
     };
     accesslog_add(q->h->alog, &e);
+}
+
+static void
+server_span(struct wreq *q, uint64_t now)
+{
+    struct trace_server s = {
+        .start_ns = q->start_ns, .end_ns = now, .method = q->method_name,
+        .route = q->route ? q->route->tmpl : "unmatched", .client = q->client_ip,
+        .request_id = q->request_id, .status = q->status,
+    };
+    trace_server_span(&q->trace, &s);
 }
 
 static void
@@ -399,16 +413,23 @@ io_send(struct hdl_req *r, int status, const char *ctype, const char *body, size
     q->replied = true;
     q->status = status;
     q->bytes = len;
-    uint64_t dur = of_mono_ns() - q->start_ns;
+    uint64_t now = of_mono_ns(), dur = now - q->start_ns;
     of_sb_record(h->slot, q->route ? q->route->id : 0, q->method_idx, status, dur / 1000);
     if (h->alog != NULL)
         access_log(q, dur);
+    if (q->trace.exported)
+        server_span(q, now);
 
     struct evkeyvalq *out = evhttp_request_get_output_headers(q->ev);
     if (!q->gone) {
         if (ctype != NULL)
             evhttp_add_header(out, "Content-Type", ctype);
         evhttp_add_header(out, "X-Request-ID", q->request_id);
+        if (q->trace.traceparent[0] != '\0') {
+            evhttp_add_header(out, "traceparent", q->trace.traceparent);
+            if (q->trace.tracestate != NULL)
+                evhttp_add_header(out, "tracestate", q->trace.tracestate);
+        }
         if (q->origin != NULL) {
             evhttp_add_header(out, "Access-Control-Allow-Origin", q->origin);
             evhttp_add_header(out, "Vary", "Origin");
@@ -478,6 +499,24 @@ step_identify(struct wreq *q)
     const char *qm = strchr(uri, '?');
     q->r.path = decode_path(&q->mem, uri, qm ? (size_t)(qm - uri) : strlen(uri));
     q->r.query = qm ? qm + 1 : NULL;
+    return STEP_OK;
+}
+
+/* W3C trace context: continue a valid traceparent, else start a trace; from
+ * here on log lines carry its ids and the answer its traceparent. A second
+ * traceparent header makes the pair invalid (the spec's rule). */
+static enum step_rc
+step_trace(struct wreq *q)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(q->ev);
+    const char       *tp = evhttp_find_header(in, "traceparent");
+    int               n = 0;
+
+    for (struct evkeyval *kv = in->tqh_first; kv != NULL && tp != NULL; kv = kv->next.tqe_next)
+        n += strcasecmp(kv->key, "traceparent") == 0;
+    trace_begin(&q->trace, n > 1 ? NULL : tp, evhttp_find_header(in, "tracestate"));
+    q->r.traceparent = q->trace.traceparent;
+    trace_swap(&q->trace);
     return STEP_OK;
 }
 
@@ -644,6 +683,7 @@ step_dispatch(struct wreq *q)
 
 static enum step_rc (*const steps[])(struct wreq *q) = {
     step_identify,
+    step_trace,
     step_framing,
     step_preflight,
     step_route,
@@ -658,10 +698,12 @@ static enum step_rc (*const steps[])(struct wreq *q) = {
 static void
 req_run(struct wreq *q)
 {
+    struct trace_req *prev = trace_swap(q->step > 0 ? &q->trace : NULL);
     while (q->step < (int)OF_ARRAY_LEN(steps)) {
         if (steps[q->step++](q) != STEP_OK)
-            return;
+            break;
     }
+    trace_swap(prev);
 }
 
 /* ---- evhttp's entry point ---- */
@@ -687,6 +729,9 @@ on_request(struct evhttp_request *ev, void *arg)
     q->bytes = 0;
     q->step = 0;
     q->auth_rc = OF_ERR;
+    q->trace.traceparent[0] = '\0';
+    q->trace.exported = false;
+    q->trace.tracestate = NULL;
     q->r.mem = &q->mem;
     q->r.io = &wreq_io;
     q->r.owner = q;

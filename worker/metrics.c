@@ -28,10 +28,19 @@ struct route_sum {
     uint64_t total;
 };
 
+struct db_sum {
+    uint64_t wait_hist[OF_SB_N_BUCKETS], wait_sum_us;
+    uint64_t stmt_count[OF_SB_MAX_STMTS], stmt_sum_us[OF_SB_MAX_STMTS];
+    uint64_t spans_exported, spans_dropped;
+};
+
 struct sums {
     struct route_sum routes[OF_SB_MAX_ROUTES];
+    struct db_sum    db;
     int64_t          pool_open, pool_busy, pool_idle, pool_waiting;
     int              workers;
+    uint64_t         cache_hits, cache_misses, cache_evictions, cache_invalidations;
+    int              cache_listen_up;
 };
 
 /* A growing text buffer; on allocation failure it stops growing and
@@ -85,6 +94,42 @@ add_route(struct route_sum *to, struct of_sb_route *from)
     to->sum_us += atomic_load_explicit(&from->sum_us, memory_order_relaxed);
 }
 
+static const struct pool_stmt *const *stmt_table;   /* metrics_statements() */
+static size_t                          stmt_n;
+
+void
+metrics_statements(const struct pool_stmt *const *stmts, size_t n)
+{
+    stmt_table = stmts;
+    stmt_n = n < OF_SB_MAX_STMTS ? n : OF_SB_MAX_STMTS;
+}
+
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+static void
+add_db(struct db_sum *to, struct of_sb_db *from)
+{
+    for (int b = 0; b < OF_SB_N_BUCKETS; b++)
+        to->wait_hist[b] += LOAD(from->wait_hist[b]);
+    to->wait_sum_us += LOAD(from->wait_sum_us);
+    for (size_t i = 0; i < stmt_n; i++) {
+        to->stmt_count[i] += LOAD(from->stmt_count[i]);
+        to->stmt_sum_us[i] += LOAD(from->stmt_sum_us[i]);
+    }
+    to->spans_exported += LOAD(from->spans_exported);
+    to->spans_dropped += LOAD(from->spans_dropped);
+}
+
+static void
+add_cache(struct sums *s, struct of_sb_slot *slot)
+{
+    s->cache_hits += atomic_load_explicit(&slot->cache.hits, memory_order_relaxed);
+    s->cache_misses += atomic_load_explicit(&slot->cache.misses, memory_order_relaxed);
+    s->cache_evictions += atomic_load_explicit(&slot->cache.evictions, memory_order_relaxed);
+    s->cache_invalidations += atomic_load_explicit(&slot->cache.invalidations, memory_order_relaxed);
+    s->cache_listen_up += atomic_load_explicit(&slot->cache_listen_up, memory_order_relaxed);
+}
+
 static void
 collect_once(struct of_scoreboard *sb, size_t nroutes, struct sums *s)
 {
@@ -94,6 +139,7 @@ collect_once(struct of_scoreboard *sb, size_t nroutes, struct sums *s)
          * summing every slot is right whatever its state. */
         for (size_t r = 0; r <= nroutes; r++)
             add_route(&s->routes[r], &slot->routes[r]);
+        add_db(&s->db, &slot->db);
         if (atomic_load_explicit(&slot->pid, memory_order_relaxed) == 0 ||
             atomic_load_explicit(&slot->kind, memory_order_relaxed) == OF_SB_KIND_JOBS)
             continue;
@@ -102,9 +148,11 @@ collect_once(struct of_scoreboard *sb, size_t nroutes, struct sums *s)
         s->pool_busy += atomic_load_explicit(&slot->pool_busy, memory_order_relaxed);
         s->pool_idle += atomic_load_explicit(&slot->pool_idle, memory_order_relaxed);
         s->pool_waiting += atomic_load_explicit(&slot->pool_waiting, memory_order_relaxed);
+        add_cache(s, slot);
     }
     for (size_t r = 0; r <= nroutes; r++)
         add_route(&s->routes[r], &sb->retired[r]);
+    add_db(&s->db, &sb->retired_db);
 }
 
 static void
@@ -311,6 +359,63 @@ print_jobs(struct tbuf *b, struct of_scoreboard *sb)
 }
 
 static void
+print_cache(struct tbuf *b, const struct sums *s)
+{
+    tb_printf(b,
+              "# HELP orderflow_cache_requests_total Product reads looked up in the workers' caches, by result.\n"
+              "# TYPE orderflow_cache_requests_total counter\n"
+              "orderflow_cache_requests_total{result=\"hit\"} %llu\n"
+              "orderflow_cache_requests_total{result=\"miss\"} %llu\n",
+              (unsigned long long)s->cache_hits, (unsigned long long)s->cache_misses);
+    tb_printf(b,
+              "# HELP orderflow_cache_evictions_total Live cache entries evicted to make room.\n"
+              "# TYPE orderflow_cache_evictions_total counter\n"
+              "orderflow_cache_evictions_total %llu\n"
+              "# HELP orderflow_cache_invalidations_total Cache invalidations (notifications, own writes, LISTEN loss).\n"
+              "# TYPE orderflow_cache_invalidations_total counter\n"
+              "orderflow_cache_invalidations_total %llu\n",
+              (unsigned long long)s->cache_evictions, (unsigned long long)s->cache_invalidations);
+    tb_printf(b,
+              "# HELP orderflow_cache_listen_up Workers whose cache LISTEN connection is up.\n"
+              "# TYPE orderflow_cache_listen_up gauge\n"
+              "orderflow_cache_listen_up %d\n",
+              s->cache_listen_up);
+}
+
+static void
+print_db(struct tbuf *b, const struct db_sum *d)
+{
+    uint64_t cum = 0;
+    tb_printf(b, "# HELP orderflow_db_pool_wait_seconds Time an operation waited for a free PostgreSQL connection.\n"
+                 "# TYPE orderflow_db_pool_wait_seconds histogram\n");
+    for (int k = 0; k < OF_SB_N_BUCKETS - 1; k++) {
+        cum += d->wait_hist[k];
+        tb_printf(b, "orderflow_db_pool_wait_seconds_bucket{le=\"%g\"} %llu\n",
+                  of_sb_bucket_bounds[k], (unsigned long long)cum);
+    }
+    cum += d->wait_hist[OF_SB_N_BUCKETS - 1];
+    tb_printf(b, "orderflow_db_pool_wait_seconds_bucket{le=\"+Inf\"} %llu\n"
+                 "orderflow_db_pool_wait_seconds_sum %.6f\n"
+                 "orderflow_db_pool_wait_seconds_count %llu\n",
+              (unsigned long long)cum, (double)d->wait_sum_us / 1e6, (unsigned long long)cum);
+    tb_printf(b, "# HELP orderflow_db_statement_duration_seconds Round trips on a connection, by statement name.\n"
+                 "# TYPE orderflow_db_statement_duration_seconds summary\n");
+    for (size_t i = 0; i < stmt_n; i++) {
+        tb_printf(b, "orderflow_db_statement_duration_seconds_sum{statement=\"%s\"} %.6f\n"
+                     "orderflow_db_statement_duration_seconds_count{statement=\"%s\"} %llu\n",
+                  stmt_table[i]->name, (double)d->stmt_sum_us[i] / 1e6,
+                  stmt_table[i]->name, (unsigned long long)d->stmt_count[i]);
+    }
+    tb_printf(b, "# HELP orderflow_trace_spans_exported_total Spans the OTLP receiver accepted.\n"
+                 "# TYPE orderflow_trace_spans_exported_total counter\n"
+                 "orderflow_trace_spans_exported_total %llu\n"
+                 "# HELP orderflow_trace_spans_dropped_total Spans dropped: export queue full or receiver failed.\n"
+                 "# TYPE orderflow_trace_spans_dropped_total counter\n"
+                 "orderflow_trace_spans_dropped_total %llu\n",
+              (unsigned long long)d->spans_exported, (unsigned long long)d->spans_dropped);
+}
+
+static void
 free_fn(void *p)
 {
     free(p);
@@ -336,6 +441,8 @@ metrics_render(struct of_scoreboard *sb, struct of_mem *m, char **out)
     print_requests(&b, s, skip, nroutes);
     print_histograms(&b, s, skip, nroutes);
     print_process(&b, sb, s);
+    print_db(&b, &s->db);
+    print_cache(&b, s);
     print_jobs(&b, sb);
     if (b.oom)
         of_log_error("out of memory rendering /metrics; answer truncated");

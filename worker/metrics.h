@@ -14,6 +14,10 @@
  *   orderflow_workers                                 gauge, slots with a live pid
  *   orderflow_worker_restarts_total                   counter
  *   process_start_time_seconds                        gauge, the master's start (unix s)
+ *   orderflow_db_pool_wait_seconds                    histogram, wait for a free connection
+ *   orderflow_db_statement_duration_seconds{statement} summary (sum, count), round trips
+ *   orderflow_trace_spans_exported_total              counter, spans the receiver took
+ *   orderflow_trace_spans_dropped_total               counter, queue full or export failed
  *
  * Reading the scoreboard takes no lock: counters are relaxed atomics, so a
  * scrape is a consistent-enough snapshot, as with any Prometheus client.
@@ -27,11 +31,16 @@
 #include "common/mem.h"
 #include "common/scoreboard.h"
 #include "config/config.h"
+#include "store/pool.h"
 
 /* Render every metric into a buffer owned by m (freed at of_mem_release);
  * *out is NUL-terminated. Returns the length. Route labels come from the
  * router's table (router_route_name), so router_init() must have run. */
 size_t metrics_render(struct of_scoreboard *sb, struct of_mem *m, char **out);
+
+/* The pool's statement table (ids = positions, as trace.c counts them):
+ * names for orderflow_db_statement_duration_seconds. Static; kept by pointer. */
+void metrics_statements(const struct pool_stmt *const *stmts, size_t n);
 
 /* May this (resolved) client address read /metrics? client_ip is the text
  * form http.c resolved through trusted proxies; "unix" (a unix-socket peer

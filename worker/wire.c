@@ -9,6 +9,7 @@
 #include "worker/jwt.h"
 #include "worker/ratelimit.h"
 #include "worker/metrics.h"
+#include "worker/trace.h"
 #include "store/repos.h"
 #include "store/testq.h"
 #include "domain/auth_svc.h"
@@ -19,12 +20,17 @@
 #include "domain/audit.h"
 #include "domain/webhook.h"
 #include "store/idem_repo.h"
+#include "store/pglisten.h"
+#include "handlers/products.h"
+#include "common/cache.h"
 #include "handlers/list.h"
 #include "common/log.h"
 #include "common/of.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- adapters ---- */
 
@@ -113,6 +119,8 @@ pool *
 wire_pool_create(struct event_base *base, const struct of_cfg *cfg)
 {
     const struct cfg_database *d = &cfg->database;
+    static char app_name[32];     /* PostgreSQL sees which worker: pg_stat_activity */
+    snprintf(app_name, sizeof(app_name), "orderflow/%ld", (long)getpid());
     struct pool_opts o = {
         .url = d->url,
         .size = d->pool_size,
@@ -120,6 +128,7 @@ wire_pool_create(struct event_base *base, const struct of_cfg *cfg)
         .statement_timeout_ms = d->statement_timeout_ms,
         .connect_timeout_s = d->connect_timeout,
         .prepared_statements = d->prepared_statements,
+        .application_name = app_name,
     };
     size_t n;
     const struct pool_stmt *const *st = wire_statements(&n);
@@ -177,6 +186,58 @@ idem_purge_arm(struct worker *w)
     event_add(idem_purge_ev, &first);
 }
 
+/* ---- the product cache and its LISTEN connection ---- */
+
+/* Bytes of cached bodies per worker, beside cache.max_entries: a list page
+ * of 100 products is ~15 kB, so the entry count alone would not bound it. */
+#define PCACHE_MAX_BYTES ((size_t)64 << 20)
+
+static void
+pcache_notify(void *arg, const char *channel, const char *payload)
+{
+    struct worker *w = arg;
+    OF_UNUSED(channel);
+    hdl_products_invalidate(w->pcache, payload);
+}
+
+/* No LISTEN connection, no cache: notifications may be lost while it is
+ * down, so the cache is emptied and stays off until LISTEN is back. */
+static void
+pcache_state(void *arg, bool up)
+{
+    struct worker *w = arg;
+    cache_set_enabled(w->pcache, up);
+    atomic_store_explicit(&w->slot->cache_listen_up, up ? 1 : 0, memory_order_relaxed);
+    if (up)
+        of_log_info("product cache on (LISTEN of_products)");
+    else
+        of_log_warn("product cache off: LISTEN connection lost");
+}
+
+static const struct pglisten_hooks pcache_hooks = { pcache_notify, pcache_state };
+
+static int
+wire_product_cache(struct worker *w)
+{
+    static const char *const channels[] = { "of_products" };
+    const struct cfg_cache  *cc = &w->cfg->cache;
+
+    atomic_store(&w->slot->cache_listen_up, 0);
+    if (!cc->enabled)
+        return OF_OK;
+    w->pcache = cache_create((size_t)cc->max_entries, PCACHE_MAX_BYTES, (unsigned)cc->ttl,
+                             &w->slot->cache);
+    if (w->pcache == NULL)
+        return OF_ERR;
+    cache_set_enabled(w->pcache, false);       /* until LISTEN is up */
+    w->pcache_listen = pglisten_create(w->base, w->cfg->database.url, "orderflow-cache",
+                                       channels, 1, &pcache_hooks, w);
+    if (w->pcache_listen == NULL)
+        return OF_ERR;
+    w->svc.product_cache = w->pcache;
+    return OF_OK;
+}
+
 int
 wire_services(struct worker *w)
 {
@@ -192,6 +253,13 @@ wire_services(struct worker *w)
     s->token_ttl = w->cfg->auth.token_ttl;
     hdl_list_init_key(w->cfg->auth.jwt_secret, w->cfg->auth.jwt_secret_len);
 
+    size_t nst;
+    const struct pool_stmt *const *st = wire_statements(&nst);
+    if (trace_init(w->base, &w->cfg->tracing, w->slot, st, nst) != OF_OK)
+        return OF_ERR;
+    pool_set_observer(w->pool, trace_pool_observer());
+    metrics_statements(st, nst);
+
     struct pw_hasher    ph = { hash_adapter, verify_adapter, w->hasher };
     struct token_issuer ti = { issue_adapter, (void *)w->cfg };
     s->auth = auth_svc_create(store_user_repo(w->pool), ph, ti);
@@ -206,6 +274,8 @@ wire_services(struct worker *w)
     if (s->bank == NULL || s->audit == NULL || s->webhooks == NULL)
         return OF_ERR;
     idem_purge_arm(w);
+    if (wire_product_cache(w) != OF_OK)
+        return OF_ERR;
     if (s->auth == NULL || s->products == NULL || s->customers == NULL)
         return OF_ERR;
     return OF_OK;

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "handlers/services.h"
 #include "store/pool.h"
+#include "store/pglisten.h"
 #include "worker/hasher.h"
 
 struct http;
@@ -39,6 +40,8 @@ struct worker {
     int                          listen_fd;
     struct event                *warmup;      /* until the pool has tried the database */
     uint64_t                     warmup_start_ns;
+    struct cache                *pcache;      /* product reads; NULL when cache.enabled = false */
+    pglisten                    *pcache_listen;   /* its LISTEN of_products connection */
 };
 
 /* The one worker of this process (worker.c). */

@@ -88,11 +88,14 @@ class Cluster:
         subprocess.run([TESTPG, "pgstart", self.dir], check=True, timeout=90)
 
     def backends(self, db):
-        """Client backends connected to database db (by name or URL)."""
+        """Client backends connected to database db (by name or URL): the
+        pools' connections, not the product cache's LISTEN connection (one
+        per worker, application_name orderflow-cache)."""
         if "/" in db:
             db = urllib.parse.urlsplit(db).path.lstrip("/")
         return int(self.psql("SELECT count(*) FROM pg_stat_activity "
                              f"WHERE datname = '{db}' AND backend_type = 'client backend' "
+                             "AND application_name IS DISTINCT FROM 'orderflow-cache' "
                              "AND pid <> pg_backend_pid()"))
 
 

@@ -364,6 +364,18 @@ def test_request_id_made_by_nginx_is_passed_on(single):
     assert wait_access(s, rid)["route"] == "/health"
 
 
+def test_trace_context_passes_through(single):
+    s, ng = single
+    tid, sid = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    r = https(ng, "GET", "/health", headers={"traceparent": f"00-{tid}-{sid}-01",
+                                              "tracestate": "rojo=00f067aa0ba902b7"})
+    m = re.fullmatch(r"00-([0-9a-f]{32})-([0-9a-f]{16})-01", r.header("traceparent") or "")
+    assert m and m.group(1) == tid and m.group(2) != sid, r.header("traceparent")
+    assert r.header("tracestate") == "rojo=00f067aa0ba902b7"
+    line = wait_access(s, r.header("X-Request-ID"))
+    assert (line["trace_id"], line["span_id"]) == (tid, m.group(2))
+
+
 def test_body_limit_matches(single):
     _, ng = single
     r = https(ng, "POST", "/api/v1/auth/register", body=b"x" * (1024 * 1024 + 10),

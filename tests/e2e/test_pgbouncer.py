@@ -162,6 +162,9 @@ def server_cfg(prepared):
     return ("database: { pool_size = %d; queue_timeout = 10000; statement_timeout = 5000; "
             "connect_timeout = 2; prepared_statements = %s; };\n"
             "rate_limit: { login_per_minute = 0; writes_per_minute = 0; };\n"
+            # LISTEN needs a session: through transaction pooling notifications
+            # are lost, so the product cache is off (docs/operations.md)
+            "cache: { enabled = false; };"
             "jobs: { enabled = false; };"   # connections counted here are the workers' pools
             % (POOL_SIZE, "true" if prepared else "false"))
 
