@@ -372,6 +372,7 @@ jobs_pool_create(struct event_base *base, const struct of_cfg *cfg)
         .statement_timeout_ms = d->statement_timeout_ms,
         .connect_timeout_s = d->connect_timeout,
         .prepared_statements = d->prepared_statements,
+        .application_name = "orderflow-jobs",
     };
     return pool_create(base, &o, store_outbox_stmts, store_outbox_nstmts);
 }

@@ -89,13 +89,15 @@ class Cluster:
 
     def backends(self, db):
         """Client backends connected to database db (by name or URL): the
-        pools' connections, not the product cache's LISTEN connection (one
-        per worker, application_name orderflow-cache)."""
+        request workers' pools, not the product cache's LISTEN connection (one
+        per worker, application_name orderflow-cache) nor the jobs process's
+        (orderflow-jobs)."""
         if "/" in db:
             db = urllib.parse.urlsplit(db).path.lstrip("/")
         return int(self.psql("SELECT count(*) FROM pg_stat_activity "
                              f"WHERE datname = '{db}' AND backend_type = 'client backend' "
                              "AND application_name IS DISTINCT FROM 'orderflow-cache' "
+                             "AND application_name IS DISTINCT FROM 'orderflow-jobs' "
                              "AND pid <> pg_backend_pid()"))
 
 
