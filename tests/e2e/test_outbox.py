@@ -4,7 +4,7 @@ exactly one event row whose payload is {"id","type","timestamp","data"} with
 data equal to the HTTP answer; an idempotent replay writes none; a write that
 fails (409 out of stock, 409 insufficient funds, 409 invalid transition, 422)
 writes none; N concurrent identical keyed orders write exactly one; the
-traceparent column is NULL without tracing; the event's NOTIFY reaches a
+traceparent column holds the request's traceparent; the event's NOTIFY reaches a
 listener on channel of_events only after the commit. The jobs process is
 off, so the rows stay as written."""
 import json
@@ -87,14 +87,17 @@ def order(srv, tok, cust_id, items, key=None, **extra):
                    body=dict(customer_id=cust_id, items=items, **extra))
 
 
-def check_envelope(ev, type_):
+def check_envelope(ev, type_, answer):
     p = ev["payload"]
     assert ev["type"] == type_
     assert list(sorted(p)) == ["data", "id", "timestamp", "type"]
     assert p["id"] == ev["id"] and EVT_ID.match(p["id"]), p["id"]
     assert p["type"] == type_
     assert TS.match(p["timestamp"]), p["timestamp"]
-    assert ev["traceparent"] is None       # no tracing in this build's requests
+    # the event keeps the request's trace context: the traceparent the
+    # server answered with (its own span of that request's trace)
+    assert ev["traceparent"] is not None
+    assert ev["traceparent"] == answer.header("traceparent"), (ev["traceparent"], answer.header("traceparent"))
 
 
 def test_order_created_writes_one_event_equal_to_the_answer(srv, db_url, user, admin, cust):
@@ -105,7 +108,7 @@ def test_order_created_writes_one_event_equal_to_the_answer(srv, db_url, user, a
     assert r.status == 201, r
     evs = since(db_url, s0)
     assert len(evs) == 1, evs
-    check_envelope(evs[0], "order.created")
+    check_envelope(evs[0], "order.created", r)
     assert evs[0]["payload"]["data"] == r.json()
     g = srv.req("GET", f"/api/v1/orders/{r.json()['id']}", token=user[1])
     assert evs[0]["payload"]["data"] == g.json()
@@ -119,7 +122,7 @@ def test_status_change_writes_one_event_with_order_from_to(srv, db_url, user, ad
     assert r.status == 200, r
     evs = since(db_url, s0)
     assert len(evs) == 1, evs
-    check_envelope(evs[0], "order.status_changed")
+    check_envelope(evs[0], "order.status_changed", r)
     assert evs[0]["payload"]["data"] == {"order": r.json(), "from": "pending", "to": "processing"}
     # a user's cancel is an event too
     o2 = order(srv, user[1], cust["id"], [{"product_id": p["id"], "quantity": 1}]).json()
@@ -210,7 +213,7 @@ def test_transfer_writes_one_event_equal_to_the_answer(srv, db_url, user):
     assert r.status == 201, r
     evs = since(db_url, s0)
     assert len(evs) == 1, evs
-    check_envelope(evs[0], "transfer.created")
+    check_envelope(evs[0], "transfer.created", r)
     assert evs[0]["payload"]["data"] == r.json()
     # with a key: one event, a replay none
     s1 = max_seq(db_url)
