@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root/build-fuzz}
 mkdir -p "$out"
 cc=${CC:-clang}
-flags="-std=c17 -g -O1 -D_GNU_SOURCE -I$root -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+flags="-std=c17 -g -O1 -D_GNU_SOURCE -I$root -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Werror=incompatible-function-pointer-types"
 r=$root
 
 $cc $flags -o "$out/fuzz_money" "$r/tests/fuzz/fuzz_money.c" "$r/domain/money.c"
@@ -26,6 +26,7 @@ $cc $flags -o "$out/fuzz_config" "$r/tests/fuzz/fuzz_config.c" "$r/config/config
     "$r"/common/*.c -lconfig -lsodium
 $cc $flags -o "$out/fuzz_body" "$r/tests/fuzz/fuzz_body.c" "$r/handlers/hdl.c" \
     "$r/handlers/reply.c" "$r/handlers/query.c" "$r/handlers/body.c" "$r/handlers/idem.c" "$r/handlers/products.c" "$r/handlers/customers.c" \
-    "$r/handlers/orders.c" "$r/handlers/bank.c" "$r"/domain/*.c "$r"/common/*.c \
+    "$r/handlers/orders.c" "$r/handlers/bank.c" "$r/handlers/list.c" "$r/handlers/cached.c" \
+    "$r"/domain/*.c "$r"/common/*.c \
     -ljansson -lsodium
 echo "fuzz targets in $out"

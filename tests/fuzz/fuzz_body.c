@@ -210,12 +210,12 @@ b_create(void *s, struct of_mem *m, int64_t owner, const struct bank_account_inp
 }
 static void b_get(void *s, struct of_mem *m, int64_t id, int64_t owner, bank_account_cb cb, void *a)
 { (void)s; (void)m; (void)id; (void)owner; cb(OF_NOTFOUND, NULL, a); }
-static void b_list(void *s, struct of_mem *m, int64_t owner, int64_t off, int64_t lim,
+static void b_list(void *s, struct of_mem *m, int64_t owner, const struct page_req *pg,
                    bank_account_list_cb cb, void *a)
-{ (void)s; (void)m; (void)owner; (void)off; (void)lim; struct bank_account_list l = { NULL, 0, 0 }; cb(OF_OK, &l, a); }
-static void b_history(void *s, struct of_mem *m, int64_t id, int64_t owner, int64_t off, int64_t lim,
+{ (void)s; (void)m; (void)owner; (void)pg; struct bank_account_list l = { NULL, 0, 0 }; cb(OF_OK, &l, a); }
+static void b_history(void *s, struct of_mem *m, int64_t id, int64_t owner, const struct page_req *pg,
                       transfer_list_cb cb, void *a)
-{ (void)s; (void)m; (void)id; (void)owner; (void)off; (void)lim; cb(OF_NOTFOUND, NULL, a); }
+{ (void)s; (void)m; (void)id; (void)owner; (void)pg; cb(OF_NOTFOUND, NULL, a); }
 static void
 b_transfer(void *s, struct of_mem *m, struct repo_tx *tx, int64_t caller,
            const struct transfer_input *in, transfer_stmt_cb cb, void *a)

@@ -52,10 +52,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r.query = s;
     struct of_verrs v;
     of_verrs_init(&v);
-    int64_t page = 0, page_size = 0, x = 0;
+    int64_t x = 0;
     int     b = 0;
-    hdl_paging(&r, &v, &page, &page_size);
-    if (page < 1 || page > INT32_MAX || page_size < 1 || page_size > 100)
+    struct hdl_page pg;
+    memset(&pg, 0, sizeof(pg));
+    hdl_paging(&r, &v, &pg);
+    /* whatever the input: page mode keeps its bounds, cursor mode its limit */
+    if (!pg.by_cursor && (pg.page < 1 || pg.page > INT32_MAX || pg.page_size < 1 || pg.page_size > 100))
+        abort();
+    if (pg.by_cursor && (pg.limit < 1 || pg.limit > 100))
         abort();
     size_t before = v.n;
     bool   given = hdl_query(&r, "page") != NULL;
