@@ -105,8 +105,9 @@ on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 }
 
 int
-deliver_init(struct jobs *j)
+deliver_init(struct jobs *j, const struct deliver_hooks *hooks)
 {
+    j->dh = hooks;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return OF_ERR;
     j->multi = curl_multi_init();
@@ -152,14 +153,14 @@ dl_failed(struct delivery *d, int code, const char *err, bool permanent)
     const struct cfg_webhooks *w = &d->j->cfg->webhooks;
     double u = (double)randombytes_uniform(1000000) / 1e6;
     double delay = permanent ? -1.0 : jobs_retry_delay(w->retry_schedule, w->n_retry_schedule, d->attempt, u);
-    jobs_finished(d->j, d->id, delay < 0 ? OUTBOX_DEAD : OUTBOX_RETRY, code, err, delay);
+    d->j->dh->finished(d->j, d->id, delay < 0 ? OUTBOX_DEAD : OUTBOX_RETRY, code, err, delay);
     of_sb_jobs_record(d->j->sb, d->mail ? 0 : 1, delay < 0 ? 2 : 1, (of_mono_ns() - d->start_ns) / 1000);
 }
 
 static void
 dl_succeeded(struct delivery *d, int code, const char *note)
 {
-    jobs_finished(d->j, d->id, OUTBOX_SUCCEEDED, code, note, 0);
+    d->j->dh->finished(d->j, d->id, OUTBOX_SUCCEEDED, code, note, 0);
     of_sb_jobs_record(d->j->sb, d->mail ? 0 : 1, 0, (of_mono_ns() - d->start_ns) / 1000);
 }
 
@@ -245,7 +246,7 @@ dl_check_done(struct jobs *j)
             webhook_done(d, msg->data.result);
         dl_free(d);
     }
-    jobs_pump(j);
+    j->dh->pump(j);
 }
 
 static struct curl_slist *
@@ -372,7 +373,7 @@ deliver_abort_all(struct jobs *j)
 {
     while (j->active != NULL) {
         struct delivery *d = j->active;
-        jobs_finished(j, d->id, OUTBOX_RELEASE, 0, NULL, 0);
+        j->dh->finished(j, d->id, OUTBOX_RELEASE, 0, NULL, 0);
         dl_free(d);
     }
 }

@@ -50,9 +50,11 @@ jobs_exit(struct jobs *j, int code)
     exit(code);
 }
 
+static void jobs_pump(struct jobs *j);
+
 /* ---- writing results ---- */
 
-void
+static void
 jobs_finished(struct jobs *j, int64_t id, enum outbox_outcome o, int code, const char *err,
               double delay_s)
 {
@@ -154,7 +156,7 @@ on_claimed(int rc, struct outbox_job *jobs, int n, void *arg)
     jobs_pump(j);
 }
 
-void
+static void
 jobs_pump(struct jobs *j)
 {
     record_results(j);
@@ -397,7 +399,8 @@ jobs_setup(struct jobs *j)
         of_fatal("event_base_new() failed");
     if ((j->pool = jobs_pool_create(j->base, j->cfg)) == NULL)
         of_fatal("pool_create() failed");
-    if (deliver_init(j) != OF_OK)
+    static const struct deliver_hooks dh = { jobs_finished, jobs_pump };
+    if (deliver_init(j, &dh) != OF_OK)
         of_fatal("setting up libcurl failed");
     j->listen = pglisten_create(j->base, j->cfg->database.url, "orderflow-jobs", channels, 1,
                                 &listen_hooks, j);

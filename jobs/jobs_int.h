@@ -18,6 +18,17 @@
 #include "store/pool.h"
 
 struct delivery;
+struct jobs;
+
+/* What deliver.c tells its owner (jobs.c), so deliver.c calls nothing of
+ * jobs.c by name: a delivery is over -- queue its result for writing (err
+ * may be NULL); and a pass of the multi handle ended -- write results, fan
+ * out, claim, whatever is due and allowed now. */
+struct deliver_hooks {
+    void (*finished)(struct jobs *j, int64_t id, enum outbox_outcome o, int code,
+                     const char *err, double delay_s);
+    void (*pump)(struct jobs *j);
+};
 
 struct jobs {
     const struct of_cfg  *cfg;
@@ -29,6 +40,7 @@ struct jobs {
     struct event         *hb_timer, *poll_timer, *prune_timer, *stop_timer, *kick;
     struct event         *sigs[4];
     /* libcurl multi */
+    const struct deliver_hooks *dh;
     CURLM                *multi;
     struct event         *curl_timer;
     struct delivery      *active;          /* in flight, doubly linked */
@@ -47,16 +59,10 @@ struct jobs {
 };
 
 /* deliver.c */
-int  deliver_init(struct jobs *j);
+int  deliver_init(struct jobs *j, const struct deliver_hooks *hooks);
 /* Start one claimed delivery (copies what it needs from job). */
 void deliver_start(struct jobs *j, const struct outbox_job *job);
 /* Abort every delivery in flight; each is given back (RELEASE). */
 void deliver_abort_all(struct jobs *j);
-
-/* jobs.c: a delivery is over: queue its result for writing (err may be NULL). */
-void jobs_finished(struct jobs *j, int64_t id, enum outbox_outcome o, int code, const char *err,
-                   double delay_s);
-/* jobs.c: write results, fan out, claim -- whatever is due and allowed now. */
-void jobs_pump(struct jobs *j);
 
 #endif
