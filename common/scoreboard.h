@@ -53,6 +53,9 @@ struct of_sb_slot {
     _Atomic uint64_t requests;        /* handled since start */
     _Atomic int      pool_open, pool_busy, pool_idle, pool_waiting;
     _Atomic int      db_ok;           /* 1 if the worker's pool reached PostgreSQL */
+    _Atomic uint64_t pool_queries[2]; /* operations started: [0] primary pool, [1] replica pool */
+    _Atomic int64_t  replica_lag_us;  /* measured replay lag; -1 none fresh, -2 no replicas */
+    _Atomic int      replica_serving; /* 1 while catalog reads go to the replica */
     _Atomic int      conns;           /* open client connections */
     struct cache_stats cache;         /* the product cache's hits, misses, ... */
     _Atomic int      cache_listen_up; /* 1 while its LISTEN connection is up */

@@ -19,6 +19,7 @@ struct product {
     bool        in_stock;
     const char *created_at;
     const char *updated_at;
+    bool        may_lag;        /* read from a copy that may lag the last write: do not cache */
 };
 
 enum product_sort { PSORT_ID = 0, PSORT_ID_DESC, PSORT_NAME, PSORT_NAME_DESC,
@@ -47,6 +48,7 @@ struct product_list {
     const struct product *items;
     size_t                n;
     int64_t               total;
+    bool                  may_lag;   /* as struct product's */
 };
 
 typedef void (*product_cb)(int rc, const struct product *p, void *arg);

@@ -144,6 +144,8 @@ static void
 got(int rc, const struct product *item, void *arg)
 {
     struct pget *p = arg;
+    if (item != NULL && item->may_lag)
+        p->t.token = 0;            /* a replica's answer may predate an invalidation */
     tee_begin(p->r, &p->t);
     hdl_reply_item(p->r, rc, item, product_json, "Product");
     tee_now = NULL;
@@ -178,6 +180,8 @@ listed(int rc, const struct product_list *l, void *arg)
 {
     struct plist    *p = arg;
     struct hdl_call *c = &p->c;
+    if (l != NULL && l->may_lag)
+        p->t.token = 0;            /* a replica's answer may predate an invalidation */
     tee_begin(c->r, &p->t);
     hdl_reply_list(c, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), product_json,
                    l ? l->total : 0, product_key);

@@ -20,6 +20,11 @@ struct webhook_svc;
 
 struct hdl_ops_probe {
     bool (*db_ready)(void *ctx);               /* this worker's pool can reach PostgreSQL */
+    /* The node that pool is on: "primary", "standby", or NULL (unknown). */
+    const char *(*db_role)(void *ctx);
+    /* Replicas (database.replica_url): "ok" (serving catalog reads),
+     * "lagging", "down"; NULL when none are configured. */
+    const char *(*replica)(void *ctx);
     /* Prometheus text for /metrics into buf; returns its length. */
     size_t (*metrics)(void *ctx, char **out, void *mem);
     /* May this resolved client address read /metrics (metrics.allow)? */

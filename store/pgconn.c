@@ -87,6 +87,17 @@ pgconn_in_failed_tx(const struct pgconn *c)
     return PQtransactionStatus(c->pg) == PQTRANS_INERROR;
 }
 
+const char *
+pgconn_role(const struct pgconn *c)
+{
+    if (c->pg == NULL || !pgconn_is_open(c->st))
+        return NULL;
+    const char *hs = PQparameterStatus(c->pg, "in_hot_standby");
+    if (hs == NULL)
+        return "primary";      /* before 14 only a primary takes read-write sessions */
+    return strcmp(hs, "on") == 0 ? "standby" : "primary";
+}
+
 void
 pgconn_hold(struct pgconn *c, struct pgconn **holder)
 {
@@ -197,6 +208,10 @@ pgconn_release(struct pgconn *c)
         pgconn_broken(c, "connection bad after the operation");
         return;
     }
+    if (c->read_only) {
+        pgconn_broken(c, "the node is read-only now (25006): finding the primary");
+        return;
+    }
     PGTransactionStatusType ts = PQtransactionStatus(c->pg);
     if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
         pgconn_rollback(c);
@@ -224,9 +239,21 @@ pgconn_drop(struct pgconn *c)
 
 /* ---- reading ------------------------------------------------------------ */
 
+/* 25006 read_only_sql_transaction: the node is not the primary (any more). */
+static void
+pgconn_check_read_only(struct pgconn *c, const PGresult *r)
+{
+    if (PQresultStatus(r) != PGRES_FATAL_ERROR)
+        return;
+    const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (ss != NULL && strcmp(ss, "25006") == 0)
+        c->read_only = true;
+}
+
 static void
 pgconn_store(struct pgconn *c, PGresult *r)
 {
+    pgconn_check_read_only(c, r);
     if (c->op != NULL) {
         pool_op_on_result(c->op, r);
         return;
@@ -354,6 +381,7 @@ pgconn_close(struct pgconn *c)
         PQfinish(c->pg);
     c->pg = NULL;
     c->syncs = 0;
+    c->read_only = false;
     event_del(c->timer);
 }
 

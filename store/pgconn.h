@@ -18,7 +18,11 @@
  *   --> IDLE.
  *
  * Any failure closes the connection and re-arms the timer: at once when an
- * established connection broke, else after 100 ms doubling up to 5 s. The
+ * established connection broke, else after 100 ms doubling up to 5 s. A
+ * statement answered 25006 (read_only_sql_transaction: the node was demoted
+ * under us, a switchover) marks the connection: once its job is over it is
+ * closed and dialled again, so libpq's multi-host target_session_attrs
+ * finds whichever node is primary now; the session is never reused. The
  * timer doubles as connect timeout, backoff and query watchdog
  * (statement_timeout x statements + margin): a silent server never hangs a
  * request.
@@ -84,6 +88,8 @@ struct pgconn {
     size_t                prep_seen;
     uint64_t              up_since;
     bool                  with_options;   /* this attempt sent the "options" parameter */
+    bool                  read_only;      /* a statement failed with 25006: the node is no
+                                             longer the primary; redial after the job */
     struct pool_op       *op;         /* job in flight */
     struct pgconn       **holder;     /* a transaction's pointer to us, NULLed when we go */
 };
@@ -121,5 +127,8 @@ void pgconn_drop(struct pgconn *c);
 /* Is a job's round trip in flight? */
 bool pgconn_in_flight(const struct pgconn *c);
 bool pgconn_in_failed_tx(const struct pgconn *c);
+/* An open connection's node: "primary", "standby" (in_hot_standby, which the
+ * server reports and updates on promotion, PostgreSQL 14+), or NULL. */
+const char *pgconn_role(const struct pgconn *c);
 
 #endif

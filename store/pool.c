@@ -49,9 +49,12 @@ pool_res_fill(struct pool_res *pr, const PGresult *r)
         pr->res = r;
         pr->sqlstate = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         pr->constraint = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
-        /* Connection exceptions and server shutdown are "database down". */
+        /* Connection exceptions, server shutdown and a node that is no
+         * longer the primary (25006: the connection redials) are
+         * "database down": nothing was written. */
         if (pr->sqlstate != NULL && (strncmp(pr->sqlstate, "08", 2) == 0
-                                     || strncmp(pr->sqlstate, "57P0", 4) == 0))
+                                     || strncmp(pr->sqlstate, "57P0", 4) == 0
+                                     || strcmp(pr->sqlstate, "25006") == 0))
             pr->rc = OF_UNAVAILABLE;
         return;
     default:
@@ -425,6 +428,7 @@ pool_query(pool *p, struct of_mem *m, const struct pool_stmt *st,
     op->params = params;
     op->cb.q = cb;
     op->arg = arg;
+    p->queries++;
     pool_obs_start(p, op);
     if (st->flags & POOL_STMT_READ)
         pool_group_read(p, op);
@@ -529,6 +533,18 @@ pool_get_stats(pool *p, struct pool_stats *out)
     out->idle = p->sh.nidle;
     out->waiting = p->nwaiting;
     out->db_ok = p->sh.db_ok && p->sh.nopen > 0;
+    out->queries = p->queries;
+}
+
+const char *
+pool_role(pool *p)
+{
+    for (int i = 0; i < p->size; i++) {
+        const char *r = pgconn_role(&p->conns[i]);
+        if (r != NULL)
+            return r;
+    }
+    return NULL;
 }
 
 bool

@@ -90,6 +90,7 @@ struct pool_res {
 struct pool_stats {
     int  open, busy, idle, waiting;
     bool db_ok;                /* at least one connection is up, or the last attempt succeeded */
+    unsigned long long queries;   /* operations started: queries and transactions */
 };
 
 /* opts is read during the call (url is copied). stmts: every statement any
@@ -100,6 +101,9 @@ pool *pool_create(struct event_base *base, const struct pool_opts *opts,
 void  pool_destroy(pool *p);
 void  pool_get_stats(pool *p, struct pool_stats *out);
 bool  pool_ready(pool *p);
+/* The node an open connection is on: "primary" or "standby" (PostgreSQL's
+ * in_hot_standby, kept current by the server), NULL when none is open. */
+const char *pool_role(pool *p);
 /* Has the first connection attempt finished, either way? (A worker waits
  * for this, briefly, before it takes traffic, so /ready is right at once.) */
 bool  pool_settled(pool *p);

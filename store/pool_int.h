@@ -116,6 +116,7 @@ struct pool {
     int                   queue_timeout_ms;
     struct pgconn        *conns;
     int                   nwaiting;
+    uint64_t              queries;    /* operations started (pool_query, pool_tx_begin) */
     struct pool_op       *wait_head, *wait_tail;
     struct pool_op       *done_head, *done_tail;
     struct event         *ev_done, *ev_qtimer;

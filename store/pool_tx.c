@@ -165,6 +165,7 @@ pool_tx_begin(pool *p, struct of_mem *m, pool_tx_cb cb, void *arg)
     tx->op.tx = tx;
     tx->op.cb.t = cb;
     tx->op.arg = arg;
+    p->queries++;
     pool_obs_start(p, &tx->op);
     pool_submit(p, &tx->op);
 }

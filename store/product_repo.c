@@ -6,6 +6,7 @@
  */
 #include "store/repos.h"
 #include "store/sql.h"
+#include "store/replica.h"
 #include "domain/money.h"
 #include "common/of.h"
 
@@ -135,6 +136,17 @@ const struct pool_stmt *const store_product_stmts[] = {
 };
 const size_t store_product_nstmts = OF_ARRAY_LEN(store_product_stmts);
 
+/* What a replica pool runs: the catalog reads and the lag probe. */
+const struct pool_stmt *const store_catalog_stmts[] = {
+    &st_get,
+    PROW(st_page, 0), PROW(st_page, 1), PROW(st_page, 2), PROW(st_page, 3),
+    PROW(st_page, 4), PROW(st_page, 5),
+    PROW(st_after, 0), PROW(st_after, 1), PROW(st_after, 2), PROW(st_after, 3),
+    PROW(st_after, 4), PROW(st_after, 5),
+    &replica_st_lag,
+};
+const size_t store_catalog_nstmts = OF_ARRAY_LEN(store_catalog_stmts);
+
 struct op {
     struct of_mem   *m;
     product_cb       cb;
@@ -142,6 +154,7 @@ struct op {
     product_done_cb  done_cb;
     void            *arg;
     int              missing_rc;
+    bool             may_lag;       /* read from a replica */
 };
 
 static struct op *
@@ -172,6 +185,8 @@ on_product(const struct pool_res *res, void *arg)
     struct op *op = arg;
     int rc;
     struct product *p = sql_one_row(op->m, res, sizeof(*p), row_to_product, op->missing_rc, &rc);
+    if (p != NULL)
+        p->may_lag = op->may_lag;
     op->cb(rc, p, op->arg);
 }
 
@@ -181,7 +196,8 @@ repo_get(void *self, struct of_mem *m, int64_t id, product_cb cb, void *arg)
     struct op *op = op_new(m, arg, OF_NOTFOUND);
     op->cb = cb;
     const char *p[] = { sql_i64_param(m, id) };
-    pool_query(self, m, &st_get, p, on_product, op);
+    pool *pl = replica_route_catalog(self, &op->may_lag);
+    pool_query(pl, m, &st_get, p, on_product, op);
 }
 
 static void
@@ -195,6 +211,7 @@ on_list(const struct pool_res *res, void *arg)
     }
     struct product_list *l = of_mem_calloc(op->m, sizeof(*l));
     l->items = sql_page_rows(op->m, res->res, sizeof(struct product), row_to_product, 6, &l->n, &l->total);
+    l->may_lag = op->may_lag;
     op->list_cb(OF_OK, l, op->arg);
 }
 
@@ -216,7 +233,8 @@ repo_list(void *self, struct of_mem *m, const struct product_filter *f, product_
     unsigned    pf = SQL_PAGE_GATED_COUNT | (f->sort == PSORT_ID || f->sort == PSORT_ID_DESC ? SQL_PAGE_ID_SORT : 0u);
     n += sql_page_params(m, &f->pg, pf, p + n);
     const struct pool_stmt *st = f->pg.after ? &st_after[combo][f->sort] : &st_page[combo][f->sort];
-    pool_query(self, m, st, p, on_list, op);
+    pool *pl = replica_route_catalog(self, &op->may_lag);
+    pool_query(pl, m, st, p, on_list, op);
 }
 
 static const char *
@@ -239,7 +257,7 @@ repo_create(void *self, struct of_mem *m, const struct product_input *in,
         in->name, sql_i64_param(m, in->price), in->in_stock ? "true" : "false",
         price_param(m, in), sql_i64_param(m, a->actor_id), a->request_id,
     };
-    pool_query(self, m, &st_create, p, on_product, op);
+    pool_query(replica_route_primary(self), m, &st_create, p, on_product, op);
 }
 
 static void
@@ -256,7 +274,7 @@ repo_update(void *self, struct of_mem *m, int64_t id, const struct product_input
         sql_i64_param(m, a->actor_id), a->request_id,
         price_param(m, in),
     };
-    pool_query(self, m, &st_update, p, on_product, op);
+    pool_query(replica_route_primary(self), m, &st_update, p, on_product, op);
 }
 
 static void
@@ -273,7 +291,7 @@ repo_remove(void *self, struct of_mem *m, int64_t id, const struct audit_ctx *a,
     struct op *op = op_new(m, arg, OF_NOTFOUND);
     op->done_cb = cb;
     const char *p[] = { sql_i64_param(m, id), sql_i64_param(m, a->actor_id), a->request_id };
-    pool_query(self, m, &st_delete, p, on_deleted, op);
+    pool_query(replica_route_primary(self), m, &st_delete, p, on_deleted, op);
 }
 
 static const struct product_repo_ops pg_product_ops = {
@@ -285,7 +303,7 @@ static const struct product_repo_ops pg_product_ops = {
 };
 
 struct product_repo
-store_product_repo(pool *p)
+store_product_repo(struct replica_route *rt)
 {
-    return (struct product_repo){ &pg_product_ops, p };
+    return (struct product_repo){ &pg_product_ops, rt };
 }

@@ -31,7 +31,14 @@ int store_user_create_now(const struct pgblock_target *db, const char *email, co
 
 extern const struct pool_stmt *const store_product_stmts[];
 extern const size_t store_product_nstmts;
-struct product_repo store_product_repo(pool *p);
+/* Public catalog reads (get, list, search) go where rt says (the replica
+ * while its lag allows, store/replica.h) and come back with may_lag set
+ * when they came from the replica; writes go to the primary. */
+struct replica_route;
+struct product_repo store_product_repo(struct replica_route *rt);
+/* The statements a replica pool needs: catalog reads and the lag probe. */
+extern const struct pool_stmt *const store_catalog_stmts[];
+extern const size_t store_catalog_nstmts;
 
 extern const struct pool_stmt *const store_customer_stmts[];
 extern const size_t store_customer_nstmts;

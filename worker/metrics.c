@@ -41,6 +41,9 @@ struct sums {
     int              workers;
     uint64_t         cache_hits, cache_misses, cache_evictions, cache_invalidations;
     int              cache_listen_up;
+    uint64_t         pool_queries[2];
+    int              replica_workers, replica_serving;
+    int64_t          replica_lag_us;   /* max over workers with a fresh measurement, else -1 */
 };
 
 /* A growing text buffer; on allocation failure it stops growing and
@@ -120,6 +123,22 @@ add_db(struct db_sum *to, struct of_sb_db *from)
     to->spans_dropped += LOAD(from->spans_dropped);
 }
 
+/* Replica routing: queries per pool, the measured lag (worst worker). */
+static void
+add_replica(struct sums *s, struct of_sb_slot *slot)
+{
+    for (int i = 0; i < 2; i++)
+        s->pool_queries[i] += atomic_load_explicit(&slot->pool_queries[i], memory_order_relaxed);
+    int64_t lag = atomic_load_explicit(&slot->replica_lag_us, memory_order_relaxed);
+    if (lag == -2)
+        return;
+    if (s->replica_workers++ == 0)
+        s->replica_lag_us = -1;
+    if (lag > s->replica_lag_us)
+        s->replica_lag_us = lag;
+    s->replica_serving += atomic_load_explicit(&slot->replica_serving, memory_order_relaxed);
+}
+
 static void
 add_cache(struct sums *s, struct of_sb_slot *slot)
 {
@@ -149,6 +168,7 @@ collect_once(struct of_scoreboard *sb, size_t nroutes, struct sums *s)
         s->pool_idle += atomic_load_explicit(&slot->pool_idle, memory_order_relaxed);
         s->pool_waiting += atomic_load_explicit(&slot->pool_waiting, memory_order_relaxed);
         add_cache(s, slot);
+        add_replica(s, slot);
     }
     for (size_t r = 0; r <= nroutes; r++)
         add_route(&s->routes[r], &sb->retired[r]);
@@ -284,8 +304,34 @@ print_histograms(struct tbuf *b, const struct sums *s, const bool *skip, size_t 
 }
 
 static void
+print_replica(struct tbuf *b, const struct sums *s)
+{
+    tb_printf(b,
+              "# HELP db_pool_queries_total Operations started per pool (queries and transactions), live workers.\n"
+              "# TYPE db_pool_queries_total counter\n"
+              "db_pool_queries_total{pool=\"primary\"} %llu\n"
+              "db_pool_queries_total{pool=\"replica\"} %llu\n",
+              (unsigned long long)s->pool_queries[0], (unsigned long long)s->pool_queries[1]);
+    if (s->replica_workers == 0)
+        return;
+    tb_printf(b,
+              "# HELP db_replica_serving Workers whose catalog reads go to the replica now.\n"
+              "# TYPE db_replica_serving gauge\n"
+              "db_replica_serving %d\n",
+              s->replica_serving);
+    if (s->replica_lag_us < 0)
+        return;
+    tb_printf(b,
+              "# HELP db_replica_lag_seconds Replay lag of the read replica as measured (worst worker).\n"
+              "# TYPE db_replica_lag_seconds gauge\n"
+              "db_replica_lag_seconds %.6f\n",
+              (double)s->replica_lag_us / 1e6);
+}
+
+static void
 print_process(struct tbuf *b, struct of_scoreboard *sb, const struct sums *s)
 {
+    print_replica(b, s);
     tb_printf(b,
               "# HELP db_pool_connections PostgreSQL connections of all workers' pools, by state.\n"
               "# TYPE db_pool_connections gauge\n"

@@ -11,6 +11,7 @@
 #include "worker/metrics.h"
 #include "worker/trace.h"
 #include "store/repos.h"
+#include "store/replica.h"
 #include "store/testq.h"
 #include "domain/auth_svc.h"
 #include "domain/product.h"
@@ -63,6 +64,24 @@ probe_db_ready(void *ctx)
 {
     struct worker *w = ctx;
     return pool_ready(w->pool);
+}
+
+static const char *
+probe_db_role(void *ctx)
+{
+    struct worker *w = ctx;
+    return pool_role(w->pool);
+}
+
+static const char *
+probe_replica(void *ctx)
+{
+    struct worker *w = ctx;
+    struct replica_stats rs;
+    replica_route_stats(w->route, &rs);
+    if (!rs.configured)
+        return NULL;
+    return rs.usable ? "ok" : pool_ready(w->replica_pool) ? "lagging" : "down";
 }
 
 static size_t
@@ -133,6 +152,37 @@ wire_pool_create(struct event_base *base, const struct of_cfg *cfg)
     size_t n;
     const struct pool_stmt *const *st = wire_statements(&n);
     return pool_create(base, &o, st, n);
+}
+
+/* The read-replica pool (database.replica_url) and the route catalog reads
+ * take; without a replica_url the route sends everything to w->pool. The
+ * replica pool is small (catalog reads only) and says so in its
+ * application_name. No tracing observer: its statements are not in the
+ * tracer's table. */
+#define REPLICA_POOL_MAX 2
+
+static int
+wire_replica(struct worker *w)
+{
+    const struct cfg_database *d = &w->cfg->database;
+    static char app_name[40];
+    if (d->replica_url != NULL && d->replica_url[0] != '\0') {
+        snprintf(app_name, sizeof(app_name), "orderflow/%ld-replica", (long)getpid());
+        struct pool_opts o = {
+            .url = d->replica_url,
+            .size = d->pool_size < REPLICA_POOL_MAX ? d->pool_size : REPLICA_POOL_MAX,
+            .queue_timeout_ms = d->queue_timeout_ms,
+            .statement_timeout_ms = d->statement_timeout_ms,
+            .connect_timeout_s = d->connect_timeout,
+            .prepared_statements = d->prepared_statements,
+            .application_name = app_name,
+        };
+        w->replica_pool = pool_create(w->base, &o, store_catalog_stmts, store_catalog_nstmts);
+        if (w->replica_pool == NULL)
+            return OF_ERR;
+    }
+    w->route = replica_route_create(w->base, w->pool, w->replica_pool, d->replica_max_lag);
+    return w->route != NULL ? OF_OK : OF_ERR;
 }
 
 /* ---- expired Idempotency-Key purge: every worker, one at a time ----
@@ -244,6 +294,8 @@ wire_services(struct worker *w)
     struct hdl_services *s = &w->svc;
 
     s->probe.db_ready = probe_db_ready;
+    s->probe.db_role = probe_db_role;
+    s->probe.replica = probe_replica;
     s->probe.metrics = probe_metrics;
     s->probe.metrics_allowed = probe_metrics_allowed;
     s->probe.ctx = w;
@@ -263,7 +315,9 @@ wire_services(struct worker *w)
     struct pw_hasher    ph = { hash_adapter, verify_adapter, w->hasher };
     struct token_issuer ti = { issue_adapter, (void *)w->cfg };
     s->auth = auth_svc_create(store_user_repo(w->pool), ph, ti);
-    s->products = product_svc_create(store_product_repo(w->pool));
+    if (wire_replica(w) != OF_OK)
+        return OF_ERR;
+    s->products = product_svc_create(store_product_repo(w->route));
     s->customers = customer_svc_create(store_customer_repo(w->pool));
     s->orders = order_svc_create(store_order_repo(w->pool), store_idem_repo(w->pool));
     if (s->orders == NULL)

@@ -8,6 +8,7 @@
 #include "worker/worker_int.h"
 #include "worker/http.h"
 #include "worker/router.h"
+#include "store/replica.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -48,6 +49,17 @@ sb_copy_pool_stats(struct worker *w)
     atomic_store_explicit(&w->slot->pool_idle, ps.idle, memory_order_relaxed);
     atomic_store_explicit(&w->slot->pool_waiting, ps.waiting, memory_order_relaxed);
     atomic_store_explicit(&w->slot->db_ok, ps.db_ok, memory_order_relaxed);
+    atomic_store_explicit(&w->slot->pool_queries[0], ps.queries, memory_order_relaxed);
+    struct replica_stats rs = { false, false, -2 };
+    if (w->route != NULL)
+        replica_route_stats(w->route, &rs);
+    if (w->replica_pool != NULL) {
+        pool_get_stats(w->replica_pool, &ps);
+        atomic_store_explicit(&w->slot->pool_queries[1], ps.queries, memory_order_relaxed);
+    }
+    atomic_store_explicit(&w->slot->replica_lag_us, rs.configured ? rs.lag_us : -2,
+                          memory_order_relaxed);
+    atomic_store_explicit(&w->slot->replica_serving, rs.usable, memory_order_relaxed);
 }
 
 static void

@@ -25,6 +25,8 @@ struct worker {
     struct of_scoreboard        *sb;
     struct of_sb_slot           *slot;
     pool                        *pool;
+    pool                        *replica_pool;   /* database.replica_url, else NULL */
+    struct replica_route        *route;          /* where catalog reads go (store/replica.h) */
     hasher                      *hasher;
     struct event                *hb_timer;
     struct event                *stop_timer;

@@ -127,7 +127,7 @@ f_create(void *self, struct of_mem *m, const struct product_input *in, const str
         snprintf(names[nstore], sizeof(names[0]), "%s", in->name);
         nstore++;
         *p = (struct product){ ++next_id, names[nstore - 1], in->price, in->in_stock,
-                               "2026-11-24T00:00:00.000000Z", "2026-11-24T00:00:00.000000Z" };
+                               "2026-11-24T00:00:00.000000Z", "2026-11-24T00:00:00.000000Z", false };
         q->p = *p;
         q->rc = OF_OK;
         audit_rows++;
