@@ -3,6 +3,9 @@
  * are one statement (a data-modifying CTE): one round trip, all or nothing.
  * List statements are one per sort order from a fixed allowlist; the total
  * comes back in the same round trip, even for a page past the end.
+ * Public reads (get, list, search) go where the replica route says
+ * (store/replica.h); one that the replica could not answer (it went down
+ * under it) is asked of the primary once; writes go to the primary.
  */
 #include "store/repos.h"
 #include "store/sql.h"
@@ -155,7 +158,40 @@ struct op {
     void            *arg;
     int              missing_rc;
     bool             may_lag;       /* read from a replica */
+    /* A replica read, to be asked again of the primary if the replica
+     * went away under it (the catalog answers, no 503). */
+    struct replica_route   *rt;
+    const struct pool_stmt *st;
+    const char *const      *params;
 };
+
+/* A catalog read: to the replica or the primary, as rt says. */
+static void
+catalog_query(struct replica_route *rt, struct op *op, const struct pool_stmt *st,
+              const char *const *params, pool_cb cb)
+{
+    pool *pl = replica_route_catalog(rt, &op->may_lag);
+    if (op->may_lag) {
+        op->rt = rt;
+        op->st = st;
+        const char **cp = of_mem_alloc(op->m, (size_t)st->nparams * sizeof(*cp) + 1);
+        for (int i = 0; i < st->nparams; i++)
+            cp[i] = params[i] != NULL ? of_mem_strdup(op->m, params[i]) : NULL;
+        op->params = cp;
+    }
+    pool_query(pl, op->m, st, params, cb, op);
+}
+
+/* The replica failed as a server, not the read: ask the primary once. */
+static bool
+catalog_retry(struct op *op, const struct pool_res *res, pool_cb cb)
+{
+    if (res->rc != OF_UNAVAILABLE || !op->may_lag)
+        return false;
+    op->may_lag = false;
+    pool_query(replica_route_primary(op->rt), op->m, op->st, op->params, cb, op);
+    return true;
+}
 
 static struct op *
 op_new(struct of_mem *m, void *arg, int missing_rc)
@@ -184,6 +220,8 @@ on_product(const struct pool_res *res, void *arg)
 {
     struct op *op = arg;
     int rc;
+    if (catalog_retry(op, res, on_product))
+        return;
     struct product *p = sql_one_row(op->m, res, sizeof(*p), row_to_product, op->missing_rc, &rc);
     if (p != NULL)
         p->may_lag = op->may_lag;
@@ -196,14 +234,15 @@ repo_get(void *self, struct of_mem *m, int64_t id, product_cb cb, void *arg)
     struct op *op = op_new(m, arg, OF_NOTFOUND);
     op->cb = cb;
     const char *p[] = { sql_i64_param(m, id) };
-    pool *pl = replica_route_catalog(self, &op->may_lag);
-    pool_query(pl, m, &st_get, p, on_product, op);
+    catalog_query(self, op, &st_get, p, on_product);
 }
 
 static void
 on_list(const struct pool_res *res, void *arg)
 {
     struct op *op = arg;
+    if (catalog_retry(op, res, on_list))
+        return;
     int rc = sql_rc(res);
     if (rc != OF_OK) {
         op->list_cb(rc, NULL, op->arg);
@@ -233,8 +272,7 @@ repo_list(void *self, struct of_mem *m, const struct product_filter *f, product_
     unsigned    pf = SQL_PAGE_GATED_COUNT | (f->sort == PSORT_ID || f->sort == PSORT_ID_DESC ? SQL_PAGE_ID_SORT : 0u);
     n += sql_page_params(m, &f->pg, pf, p + n);
     const struct pool_stmt *st = f->pg.after ? &st_after[combo][f->sort] : &st_page[combo][f->sort];
-    pool *pl = replica_route_catalog(self, &op->may_lag);
-    pool_query(pl, m, st, p, on_list, op);
+    catalog_query(self, op, st, p, on_list);
 }
 
 static const char *
