@@ -5,6 +5,8 @@
 #   bench/run.sh --quick   2 s per run after a 1 s warm-up (a smoke check)
 #   bench/run.sh --perf    also `perf record` the workers during the product read
 #                          (report in the results; combines with --quick)
+#   bench/run.sh --replica also product reads primary-only vs one streaming
+#                          replica (bench/replica.sh; combines with --quick)
 #
 # In one invocation, against one throwaway PostgreSQL 15 (tests/pg/testpg.sh),
 # with the server built from this tree (Release) at its default config
@@ -34,13 +36,15 @@
 # shellcheck disable=SC2016  # markdown backquotes in single quotes
 set -eu
 
-usage() { echo "usage: bench/run.sh [--quick] [--perf]" >&2; exit 2; }
+usage() { echo "usage: bench/run.sh [--quick] [--perf] [--replica]" >&2; exit 2; }
 QUICK=0
 PERF=0
+REPLICA=0
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
         --perf)  PERF=1 ;;
+        --replica) REPLICA=1 ;;
         *)       usage ;;
     esac
 done
@@ -109,6 +113,7 @@ cleanup() {
         kill -TERM "$TRACED_PID" 2>/dev/null
         reap "$TRACED_PID" 15
     fi
+    [ -z "${REP_CLEANUP:-}" ] || $REP_CLEANUP
     if [ -n "$NGINX_PID" ]; then
         kill -QUIT "$NGINX_PID" 2>/dev/null
         reap "$NGINX_PID" 10
@@ -497,6 +502,7 @@ if [ "$(cat "$TMP/product_list_ref.pgstate")" = ok ]; then
     pgb_run product_list prepared -D nproducts=$NPRODUCTS
 fi
 wrk_run product_list "$BASE/api/v1/products" product_list.lua
+if [ "$REPLICA" = 1 ]; then . "$ROOT/bench/replica.sh"; fi
 
 FP=$(printf 'bench' | sha256sum | cut -c1-64)
 write_row() {  # NAME STATE ROUTE LUA [pgbench -D args] (sh has no locals: wr_*)
@@ -571,6 +577,7 @@ CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 MODE="bench/run.sh"
 if [ "$QUICK" = 1 ]; then MODE="$MODE --quick"; fi
 if [ "$PERF" = 1 ]; then MODE="$MODE --perf"; fi
+if [ "$REPLICA" = 1 ]; then MODE="$MODE --replica"; fi
 if [ "${BENCH_CACHE:-1}" = 0 ]; then MODE="BENCH_CACHE=0 $MODE"; fi
 NW=$(echo "$WORKERS" | wc -w)
 
@@ -630,6 +637,7 @@ NW=$(echo "$WORKERS" | wc -w)
     [ "$WORKERS_NOW" = "$WORKERS" ] || echo "Workers changed during the run: $WORKERS -> $WORKERS_NOW"
     [ "$ERRLINES" = 0 ] || echo "The server logged $ERRLINES error lines."
     echo "Tracing-on run: $SPANS (target: at most 10 % fewer req/s than tracing off)."
+    if [ -s "$TMP/replica.md" ]; then cat "$TMP/replica.md"; fi
     if [ -s "$TMP/perf.txt" ]; then
         echo
         echo "perf record of the workers during the product read (self time by library, then by symbol):"
