@@ -177,6 +177,28 @@ def test_replica_stopped_catalog_reads_fall_back_without_error(ha):
     wait_for("the replica back and serving", lambda: serving(srv, 2))
 
 
+def test_standby_as_primary_url_reports_role_and_25006_is_503(ha):
+    """database.url reaching a standby (no target_session_attrs): /ready says
+    so, and a write refused with 25006 is 503 + Retry-After (the connection
+    redials: the log says why), never a 500."""
+    admin_email, pw = make_admin(ha["url"], f"ha-s-{uuid.uuid4().hex[:6]}@x.io")
+    wait_for("the admin replayed on the standby",
+             lambda: run_psql(ha["rurl"], f"SELECT count(*) FROM users WHERE email = '{admin_email}'") == "1")
+    s = Server(db_url=ha["rurl"], workers=1, extra_cfg="rate_limit: { login_per_minute = 0; };")
+    s.start()
+    try:
+        assert s.req("GET", "/ready").json()["role"] == "standby"
+        tok = token_for(s.port, admin_email, pw)
+        for _ in range(3):
+            w = s.req("POST", "/api/v1/products", token=tok,
+                      body={"name": f"RO {uuid.uuid4().hex[:8]}", "price": "1.00"})
+            assert w.status == 503, w
+            assert w.header("Retry-After") is not None
+        wait_for("the redial logged", lambda: "read-only now (25006)" in open(s.log_path).read())
+    finally:
+        s.stop()
+
+
 def test_primary_stopped_catalog_from_replica_writes_503(ha):
     srv = ha["srv"]
     p = new_product(ha)
