@@ -23,8 +23,10 @@
  * Callbacks fire exactly once, always from the event loop, never from inside
  * the call that started the operation. Statements use text parameters and
  * text results (PQgetvalue). Errors: rc OF_ERR with sqlstate/constraint set
- * (57014 = statement_timeout); connection exceptions, server shutdown and
- * "database down" are OF_UNAVAILABLE. When every connection is down and the
+ * (57014 = statement_timeout); connection exceptions, server shutdown,
+ * 25006 (read-only: the node is no longer the primary; its connection is
+ * closed and redialled after the operation) and "database down" are
+ * OF_UNAVAILABLE. When every connection is down and the
  * last attempt to connect failed, operations fail at once (next loop turn)
  * with OF_UNAVAILABLE instead of waiting out the queue timeout. A request
  * waits for a free connection in a FIFO up to opts->queue_timeout_ms, then

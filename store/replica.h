@@ -12,6 +12,15 @@
  * primary's health does not enter into it: while the primary is down, the
  * catalog keeps answering from the replica.
  *
+ * The product cache (common/cache.h, invalidated by LISTEN on the primary)
+ * is never filled from a replica read: an invalidation arrives when the
+ * write commits on the primary, but the replica may replay it up to
+ * max_lag later, so an answer read there after the invalidation could be
+ * older than it and would then live until the cache's ttl. The answer
+ * carries may_lag (domain/product.h) and the handler does not store it.
+ * With replicas and the cache both on, the cache fills only from reads
+ * that went to the primary (the replica lagging or down).
+ *
  * Only the store layer sees this (store/product_repo.c); handlers and
  * domain/ do not know pools exist. Without a replica pool every read goes
  * to the primary and nothing is probed.
