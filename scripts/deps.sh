@@ -14,7 +14,8 @@ postgresql-15 postgresql-client-15 openssl"
 TEST_PKGS="python3 python3-pytest wrk nginx-light curl systemd python3-prometheus-client python3-jsonschema
 clang libclang-rt-14-dev valgrind pgbouncer prometheus
 debhelper dpkg-dev fakeroot lintian debootstrap man-db
-python3-aiosmtpd"
+python3-aiosmtpd
+patroni etcd-server etcd-client"
 
 case "${1:-run}" in
     run)  want="$RUN_PKGS" ;;
