@@ -179,7 +179,13 @@ def run_event(ha, name, event):
     return load, t_event
 
 
-def check_and_report(ha, name, load, t_event):
+def show(capsys, text):
+    """Figures reach ctest's output also when the test passes."""
+    with capsys.disabled():
+        print(text, flush=True)
+
+
+def check_and_report(ha, name, load, t_event, capsys):
     cluster = ha["cluster"]
     primary = wait_for(cluster.primary, "a primary", 60)
     url = primary.url(DB)
@@ -211,7 +217,7 @@ def check_and_report(ha, name, load, t_event):
         "new_primary": primary.name,
     }
     FIGURES[name] = fig
-    print(f"\n{name}: {fig}")
+    show(capsys, f"\n{name}: {fig}")
     assert fig["lost"] == 0, sorted(acked - set(rows))[:10]
     assert dups == "0", "an Idempotency-Key made two orders"
     assert not [a for a in load.final.values() if a.status != 201], \
@@ -221,7 +227,7 @@ def check_and_report(ha, name, load, t_event):
     return fig
 
 
-def test_a_sigkill_primary_postmaster_fails_over(ha):
+def test_a_sigkill_primary_postmaster_fails_over(ha, capsys):
     cluster = ha["cluster"]
     old = {}
 
@@ -231,13 +237,13 @@ def test_a_sigkill_primary_postmaster_fails_over(ha):
         return t
 
     load, t_kill = run_event(ha, "failover", kill)
-    fig = check_and_report(ha, "failover", load, t_kill)
+    fig = check_and_report(ha, "failover", load, t_kill, capsys)
     assert fig["new_primary"] != old["node"].name, cluster.list_text()
     # the old primary rejoins (pg_rewind) as the synchronous standby for (b)
     cluster.wait_healthy(timeout=180)
 
 
-def test_b_switchover_under_load(ha):
+def test_b_switchover_under_load(ha, capsys):
     cluster = ha["cluster"]
     cluster.wait_healthy(timeout=180)
     leader = cluster.primary()
@@ -251,18 +257,18 @@ def test_b_switchover_under_load(ha):
 
     load, t_sw = run_event(ha, "switchover", switch)
     assert st["status"] == 200, (st, cluster.diagnostics())
-    fig = check_and_report(ha, "switchover", load, t_sw)
+    fig = check_and_report(ha, "switchover", load, t_sw, capsys)
     assert fig["new_primary"] == candidate.name, cluster.list_text()
 
 
-def test_c_catalog_reads_answer_during_the_outage(ha):
+def test_c_catalog_reads_answer_during_the_outage(ha, capsys):
     """By the failover in (a) and the switchover in (b): every product read
     that started while the primary was down and not yet replaced (until the
     first acknowledged write) answered 200 -- from the replica."""
     assert set(FIGURES) == {"failover", "switchover"}, "runs after test_a and test_b"
     for name, fig in FIGURES.items():
-        print(f"\ncatalog reads during the {name} outage: {fig['reads_ok_in_outage']} of "
-              f"{fig['reads_in_outage']} answered 200 {fig['read_statuses_in_outage']}")
+        show(capsys, f"\ncatalog reads during the {name} outage: {fig['reads_ok_in_outage']} "
+                     f"of {fig['reads_in_outage']} answered 200 {fig['read_statuses_in_outage']}")
     fig = FIGURES["failover"]
     assert fig["reads_in_outage"] > 0, fig
     for name, fig in FIGURES.items():
