@@ -4,6 +4,8 @@ events with one webhook registered, a local receiver, time until every
 delivery succeeded. A benchmark, not a test: prints the figures.
 
   bench/jobs_delivery.py [--events N] [--concurrency C] [--pgdir DIR]
+  bench/jobs_delivery.py --sink     only the receiver: prints its port, serves
+                                    until killed (bench/run.sh's webhook run)
 
 Uses a throwaway cluster made by tests/pg/testpg.sh in DIR (default
 build/testpg: started if not running) and the binary in ORDERFLOW_BIN
@@ -62,7 +64,13 @@ def main():
     ap.add_argument("--events", type=int, default=20000)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--pgdir", default=os.path.join(ROOT, "build", "testpg"))
+    ap.add_argument("--sink", action="store_true")
     a = ap.parse_args()
+    if a.sink:
+        rcv = Receiver()
+        print(rcv.port, flush=True)
+        threading.Event().wait()
+        return
     if not os.path.exists(os.path.join(a.pgdir, "url")):
         conftest._start_cluster(a.pgdir)
     cluster = conftest.Cluster(a.pgdir, False)
