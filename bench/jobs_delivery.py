@@ -24,9 +24,6 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 os.environ.setdefault("ORDERFLOW_BIN", os.path.join(ROOT, "build", "orderflow"))
 os.environ.setdefault("OF_SOURCE_DIR", ROOT)
 
-import conftest                      # noqa: E402
-from ofclient import Server          # noqa: E402
-import test_jobs                     # noqa: E402
 
 
 class Receiver:
@@ -71,6 +68,9 @@ def main():
         print(rcv.port, flush=True)
         threading.Event().wait()
         return
+    import conftest                  # the test suite's cluster helpers (pytest)
+    from ofclient import Server
+    import test_jobs
     if not os.path.exists(os.path.join(a.pgdir, "url")):
         conftest._start_cluster(a.pgdir)
     cluster = conftest.Cluster(a.pgdir, False)
