@@ -4,6 +4,8 @@ events with one webhook registered, a local receiver, time until every
 delivery succeeded. A benchmark, not a test: prints the figures.
 
   bench/jobs_delivery.py [--events N] [--concurrency C] [--pgdir DIR]
+  bench/jobs_delivery.py --sink     only the receiver: prints its port, serves
+                                    until killed (bench/run.sh's webhook run)
 
 Uses a throwaway cluster made by tests/pg/testpg.sh in DIR (default
 build/testpg: started if not running) and the binary in ORDERFLOW_BIN
@@ -22,9 +24,6 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 os.environ.setdefault("ORDERFLOW_BIN", os.path.join(ROOT, "build", "orderflow"))
 os.environ.setdefault("OF_SOURCE_DIR", ROOT)
 
-import conftest                      # noqa: E402
-from ofclient import Server          # noqa: E402
-import test_jobs                     # noqa: E402
 
 
 class Receiver:
@@ -62,7 +61,16 @@ def main():
     ap.add_argument("--events", type=int, default=20000)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--pgdir", default=os.path.join(ROOT, "build", "testpg"))
+    ap.add_argument("--sink", action="store_true")
     a = ap.parse_args()
+    if a.sink:
+        rcv = Receiver()
+        print(rcv.port, flush=True)
+        threading.Event().wait()
+        return
+    import conftest                  # the test suite's cluster helpers (pytest)
+    from ofclient import Server
+    import test_jobs
     if not os.path.exists(os.path.join(a.pgdir, "url")):
         conftest._start_cluster(a.pgdir)
     cluster = conftest.Cluster(a.pgdir, False)

@@ -4,8 +4,11 @@
 --   user_get                       the auth middleware's "is the user still there"
 --   BEGIN + idem_claim             one round trip (the pool sends BEGIN lazily)
 --   order_refs                     customer + products FOR SHARE
---   order_insert                   order + items + its event (+ NOTIFY) in one CTE
+--   order_insert                   order + items + its event in one CTE
 --   idem_store + COMMIT            one round trip (pool_tx_query_commit)
+--   event_wake                     the jobs process's NOTIFY after the commit
+--                                  (the server coalesces these: at most one
+--                                  in flight per worker; here one per order)
 -- The $n array parameters become ARRAY[...] of pgbench variables (pgbench has no
 -- strings to build '{1,2}' from). -D uid route fp body nproducts ncustomers.
 \set cust random(1, :ncustomers)
@@ -26,3 +29,4 @@ BEGIN;
 {{idem_store(:uid, :route, :key, :status, :body)}};
 COMMIT;
 \endpipeline
+{{event_wake}};

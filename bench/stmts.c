@@ -13,6 +13,7 @@
 
 #include "store/idem_repo.h"
 #include "store/repos.h"
+#include "store/event_wake.h"
 
 static void
 dump(const struct pool_stmt *const *t, const size_t *n)
@@ -35,5 +36,6 @@ main(void)
     dump(store_idem_stmts, &store_idem_nstmts);
     dump(store_bank_stmts, &store_bank_nstmts);
     dump(store_user_stmts, &store_user_nstmts);
+    dump(store_event_wake_stmts, &store_event_wake_nstmts);
     return ferror(stdout) ? 1 : 0;
 }

@@ -187,10 +187,10 @@ webhook_svc_get(struct webhook_svc *s, struct of_mem *m, int64_t id, webhook_cb 
 }
 
 void
-webhook_svc_list(struct webhook_svc *s, struct of_mem *m, int64_t offset, int64_t limit,
+webhook_svc_list(struct webhook_svc *s, struct of_mem *m, const struct page_req *pg,
                  webhook_list_cb cb, void *arg)
 {
-    s->repo.ops->list(s->repo.self, m, offset, limit, cb, arg);
+    s->repo.ops->list(s->repo.self, m, pg, cb, arg);
 }
 
 /* The create's answer gets the secret, which only the service knows. */
@@ -255,9 +255,9 @@ webhook_svc_delete(struct webhook_svc *s, struct of_mem *m, int64_t id, webhook_
 
 void
 webhook_svc_deliveries(struct webhook_svc *s, struct of_mem *m, int64_t webhook_id,
-                       int64_t offset, int64_t limit, webhook_delivery_list_cb cb, void *arg)
+                       const struct page_req *pg, webhook_delivery_list_cb cb, void *arg)
 {
-    s->repo.ops->deliveries(s->repo.self, m, webhook_id, offset, limit, cb, arg);
+    s->repo.ops->deliveries(s->repo.self, m, webhook_id, pg, cb, arg);
 }
 
 void

@@ -24,6 +24,7 @@
 
 #include "common/mem.h"
 #include "domain/event.h"
+#include "domain/page.h"
 #include "domain/verr.h"
 
 #define WEBHOOK_URL_MAX   2000   /* characters */
@@ -112,7 +113,8 @@ typedef void (*webhook_retry_cb)(int rc, bool webhook_found, const struct webhoo
 
 struct webhook_repo_ops {
     void (*get)(void *self, struct of_mem *m, int64_t id, webhook_cb cb, void *arg);
-    void (*list)(void *self, struct of_mem *m, int64_t offset, int64_t limit,
+    /* by id; pg by offset or keyset (domain/page.h) */
+    void (*list)(void *self, struct of_mem *m, const struct page_req *pg,
                  webhook_list_cb cb, void *arg);
     /* the answer carries no secret; the service adds it */
     void (*create)(void *self, struct of_mem *m, const struct webhook_input *in,
@@ -122,9 +124,9 @@ struct webhook_repo_ops {
                    webhook_cb cb, void *arg);
     /* its deliveries go with it (pending ones are abandoned); OF_NOTFOUND */
     void (*remove)(void *self, struct of_mem *m, int64_t id, webhook_done_cb cb, void *arg);
-    /* newest first; OF_NOTFOUND when the webhook does not exist */
-    void (*deliveries)(void *self, struct of_mem *m, int64_t webhook_id, int64_t offset,
-                       int64_t limit, webhook_delivery_list_cb cb, void *arg);
+    /* newest first (id descending); OF_NOTFOUND when the webhook does not exist */
+    void (*deliveries)(void *self, struct of_mem *m, int64_t webhook_id,
+                       const struct page_req *pg, webhook_delivery_list_cb cb, void *arg);
     /* dead -> pending, due now, attempts kept; a pending one is made due now
      * unless in flight; NOTIFY so the jobs process looks. */
     void (*retry)(void *self, struct of_mem *m, int64_t webhook_id, int64_t delivery_id,
@@ -141,7 +143,7 @@ struct webhook_svc *webhook_svc_create(struct webhook_repo repo, bool allow_http
 void webhook_svc_destroy(struct webhook_svc *s);
 
 void webhook_svc_get(struct webhook_svc *s, struct of_mem *m, int64_t id, webhook_cb cb, void *arg);
-void webhook_svc_list(struct webhook_svc *s, struct of_mem *m, int64_t offset, int64_t limit,
+void webhook_svc_list(struct webhook_svc *s, struct of_mem *m, const struct page_req *pg,
                       webhook_list_cb cb, void *arg);
 /* Validate (OF_INVALID with problems in v, answered at once), make the
  * secret, write; the answer is the only one that carries the secret. */
@@ -152,7 +154,7 @@ void webhook_svc_update(struct webhook_svc *s, struct of_mem *m, int64_t id,
 void webhook_svc_delete(struct webhook_svc *s, struct of_mem *m, int64_t id,
                         webhook_done_cb cb, void *arg);
 void webhook_svc_deliveries(struct webhook_svc *s, struct of_mem *m, int64_t webhook_id,
-                            int64_t offset, int64_t limit, webhook_delivery_list_cb cb, void *arg);
+                            const struct page_req *pg, webhook_delivery_list_cb cb, void *arg);
 void webhook_svc_retry(struct webhook_svc *s, struct of_mem *m, int64_t webhook_id,
                        int64_t delivery_id, webhook_retry_cb cb, void *arg);
 

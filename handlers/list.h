@@ -21,6 +21,7 @@
 enum hdl_list_kind {
     HDL_LIST_PRODUCTS = 1, HDL_LIST_CUSTOMERS, HDL_LIST_ORDERS, HDL_LIST_ACCOUNTS,
     HDL_LIST_TRANSFERS, HDL_LIST_AUDIT, HDL_LIST_USERS, HDL_LIST_WEBHOOKS,
+    HDL_LIST_DELIVERIES,
 };
 
 /* The cursor key from the server secret; once per process, before serving.

@@ -6,6 +6,7 @@
  */
 #include "handlers/webhooks.h"
 #include "handlers/services.h"
+#include "handlers/list.h"
 #include "domain/webhook.h"
 #include "domain/rules.h"
 #include "common/of.h"
@@ -65,23 +66,30 @@ hdl_webhooks_get(struct hdl_req *r)
     webhook_svc_get(r->svc->webhooks, r->mem, r->ids[0], got, r);
 }
 
+/* The cursor's key: both structs start with their id (sorted by id). */
+static const char *
+id_key(struct of_mem *m, const void *item, unsigned sort, int64_t *id)
+{
+    OF_UNUSED(m);
+    OF_UNUSED(sort);
+    *id = *(const int64_t *)item;
+    return "";
+}
+
 static void
 listed(int rc, const struct webhook_list *l, void *arg)
 {
-    struct hdl_call *c = arg;
-    hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), webhook_json,
-                   c->pg.page, c->pg.page_size, l ? l->total : 0);
+    hdl_reply_list(arg, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), webhook_json,
+                   l ? l->total : 0, id_key);
 }
 
-/* page/page_size into c->pg; false (422 sent) on problems. Webhook lists
- * page by offset only for now: limit/cursor is refused with a 422. */
+/* The page asked for into *pg (offset, or a cursor of kind bound to the
+ * webhook scope); false (422 sent) on problems. */
 static bool
-paging(struct hdl_call *c)
+paging(struct hdl_call *c, unsigned kind, int64_t scope, struct page_req *pg)
 {
     hdl_paging(c->r, &c->v, &c->pg);
-    if (c->pg.by_cursor && !of_verrs_any(&c->v))
-        of_verr_add(&c->v, OF_VE_VALUE, "Cursor paging is not available for webhooks yet",
-                    OF_K("query"), OF_K(c->pg.cursor != NULL ? "cursor" : "limit"), OF_END);
+    hdl_list_page(c, kind, 0, of_mem_printf(c->r->mem, "webhook=%lld", (long long)scope), pg);
     if (!of_verrs_any(&c->v))
         return true;
     hdl_reply_verrs(c->r, &c->v);
@@ -92,10 +100,10 @@ void
 hdl_webhooks_list(struct hdl_req *r)
 {
     struct hdl_call *c = hdl_call_new(r);
-    if (!paging(c))
+    struct page_req  pg;
+    if (!paging(c, HDL_LIST_WEBHOOKS, 0, &pg))
         return;
-    webhook_svc_list(r->svc->webhooks, r->mem, rules_page_offset(c->pg.page, c->pg.page_size),
-                     c->pg.page_size, listed, c);
+    webhook_svc_list(r->svc->webhooks, r->mem, &pg, listed, c);
 }
 
 static void
@@ -106,19 +114,18 @@ deliveries_listed(int rc, const struct webhook_delivery_list *l, void *arg)
         hdl_reply_not_found(c->r, "Webhook");
         return;
     }
-    hdl_reply_page(c->r, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), delivery_json,
-                   c->pg.page, c->pg.page_size, l ? l->total : 0);
+    hdl_reply_list(c, rc, l ? l->items : NULL, l ? l->n : 0, sizeof(*l->items), delivery_json,
+                   l ? l->total : 0, id_key);
 }
 
 void
 hdl_webhooks_deliveries(struct hdl_req *r)
 {
     struct hdl_call *c = hdl_call_new(r);
-    if (!paging(c))
+    struct page_req  pg;
+    if (!paging(c, HDL_LIST_DELIVERIES, r->ids[0], &pg))
         return;
-    webhook_svc_deliveries(r->svc->webhooks, r->mem, r->ids[0],
-                           rules_page_offset(c->pg.page, c->pg.page_size), c->pg.page_size,
-                           deliveries_listed, c);
+    webhook_svc_deliveries(r->svc->webhooks, r->mem, r->ids[0], &pg, deliveries_listed, c);
 }
 
 /* ---- writes ---- */

@@ -2,7 +2,7 @@
  * jobs.c -- the jobs process: its loop, signals and heartbeat, and the queue
  * work -- fan new events out into deliveries, claim due deliveries under a
  * lease, hand them to deliver.c, write the results back in batches, prune
- * old rows once a minute, and publish the queue's gauges for /metrics.
+ * old rows at start and once a minute, and publish the queue's gauges for /metrics.
  *
  * Wake-ups: a NOTIFY on of_events (store/pglisten) and a 1 s poll as the
  * fallback. At most one fan-out, one claim and one result write are in
@@ -440,6 +440,7 @@ jobs_run(const struct jobs_args *a)
                 a->generation, j->cfg->jobs.concurrency);
     j->fanout_wanted = j->claim_wanted = true;
     event_active(j->kick, EV_TIMEOUT, 0);
+    event_active(j->prune_timer, EV_TIMEOUT, 0);   /* retention at start, then every minute */
     event_base_dispatch(j->base);
     if (j->inflight > 0 || j->n_results > 0)
         of_log_warn("jobs: leaving %d deliveries in flight, %zu results unwritten (their leases "

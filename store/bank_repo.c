@@ -20,8 +20,8 @@
  *        committed values and the locks, so computing from it is exact;
  *   t    records the transfer (gated on ok);
  *   e    writes its transfer.created event (domain/event.h; gated on t), the
- *        data rendered as handlers/bank.c renders a transfer, and
- *        pg_notify(EVENT_CHANNEL) so the jobs process wakes at COMMIT.
+ *        data rendered as handlers/bank.c renders a transfer; the jobs
+ *        process is woken after the COMMIT (store/event_wake.h).
  * The final row says which check failed, if any. The balance CHECK
  * (>= 0), the amount CHECK (> 0) and the distinct-accounts CHECK back the
  * rules; the sum of balances changes by -amount + amount = 0.
@@ -33,6 +33,7 @@
  */
 #include "store/repos.h"
 #include "store/idem_repo.h"
+#include "store/event_wake.h"
 #include "store/sql.h"
 #include "domain/event.h"
 #include "common/log.h"
@@ -131,7 +132,7 @@ static const struct pool_stmt st_transfer = {
     "        'to_account_id', t.to_account_id, "
     "        'amount', ((t.amount_cents)::numeric / 100)::numeric(20,2)::text, "
     "        'created_at', " SQL_TS("t.created_at") ")), $6 FROM t "
-    "    RETURNING pg_notify('" EVENT_CHANNEL "', '')) "
+    "    RETURNING 1) "
     "SELECT EXISTS (SELECT 1 FROM lk WHERE id = $1 AND owner_id = $4), "
     "  EXISTS (SELECT 1 FROM lk WHERE id = $2), "
     "  COALESCE((SELECT balance_cents >= $3 FROM lk WHERE id = $1), false), "
@@ -150,6 +151,7 @@ struct op {
     bank_account_list_cb  list_cb;
     transfer_list_cb      hist_cb;
     transfer_stmt_cb      xfer_cb;
+    pool                 *wake;      /* a transfer outside a transaction: wake after it */
     void                 *arg;
     int                   missing_rc;
 };
@@ -336,6 +338,8 @@ transfer_result(struct op *op, const struct pool_res *res)
     }
     struct transfer *t = of_mem_alloc(op->m, sizeof(*t));
     row_to_transfer(op->m, r, 0, 3, t);
+    if (op->wake != NULL)
+        event_wake(op->wake);
     op->xfer_cb(OF_OK, TRANSFER_DONE, t, op->arg);
 }
 
@@ -365,10 +369,13 @@ repo_transfer(void *self, struct of_mem *m, struct repo_tx *tx, int64_t caller_i
     p[3] = sql_i64_param(m, caller_id);
     p[4] = in->ev.id;
     p[5] = in->ev.traceparent;
-    if (tx != NULL)
+    if (tx != NULL) {
+        pool_tx_after_commit(store_tx(tx), event_wake);
         pool_tx_query(store_tx(tx), &st_transfer, p, on_transfer_tx, op);
-    else
+    } else {
+        op->wake = self;
         pool_query(self, m, &st_transfer, p, on_transfer, op);
+    }
 }
 
 static const struct bank_repo_ops pg_bank_ops = {

@@ -15,13 +15,15 @@
  * The outbox (domain/event.h): the create and transition statements also
  * insert their event, its "data" built here in SQL exactly as
  * handlers/orders.c renders the order (money as "39.98" from the cents,
- * timestamps as SQL_TS), and pg_notify(EVENT_CHANNEL) in the same statement:
- * the event exists if and only if the change committed, and the jobs process
- * wakes at COMMIT. A failing create or transition writes none. The final
- * SELECT reads the event CTE (count) so its RETURNING runs.
+ * timestamps as SQL_TS): the event exists if and only if the change
+ * committed. The jobs process is woken after the COMMIT (store/event_wake.h:
+ * a NOTIFY inside the transaction would serialise every committing order on
+ * PostgreSQL's notify lock). A failing create or transition writes none. The
+ * final SELECT counts the event CTE's rows (1 when an event was written).
  */
 #include "store/repos.h"
 #include "store/idem_repo.h"
+#include "store/event_wake.h"
 #include "store/sql.h"
 #include "domain/order.h"
 #include "domain/event.h"
@@ -55,7 +57,7 @@
     "e AS (INSERT INTO events (id, type, payload, traceparent) SELECT " id ", '" type "', " \
     "jsonb_build_object('id', " id "::text, 'type', '" type "', " \
     "'timestamp', " SQL_TS("now()") ", 'data', " data "), " tp " FROM " from " " \
-    "RETURNING pg_notify('" EVENT_CHANNEL "', '')) "
+    "RETURNING 1) "
 
 static const struct pool_stmt st_refs = {
     "order_refs",
@@ -206,6 +208,7 @@ struct op {
     order_refs_cb        refs_cb;
     order_done_cb        done_cb;
     order_transition_cb  tr_cb;
+    pool                *wake;       /* transition: whom to wake after it */
     void                *arg;
 };
 
@@ -385,6 +388,7 @@ repo_insert(void *self, struct repo_tx *tx, struct of_mem *m, const struct order
     p[6] = i64_array(m, o->unit_prices, o->n);
     p[7] = o->ev.id;
     p[8] = o->ev.traceparent;
+    pool_tx_after_commit(store_tx(tx), event_wake);
     pool_tx_query(store_tx(tx), &st_insert, p, on_order_tx, op);
 }
 
@@ -483,6 +487,7 @@ on_transition(const struct pool_res *res, void *arg)
         op->tr_cb(OF_ERR, NULL, cur, op->arg);
         return;
     }
+    event_wake(op->wake);          /* one statement: committed already */
     op->tr_cb(OF_OK, os, cur, op->arg);
 }
 
@@ -492,6 +497,7 @@ repo_transition(void *self, struct of_mem *m, const struct order_transition *t,
 {
     struct op *op = op_new(m, arg);
     op->tr_cb = cb;
+    op->wake = self;
     char *from = of_mem_alloc(m, 16 * RULES_STATUS_COUNT + 3);
     size_t k = 0;
     from[k++] = '{';

@@ -63,15 +63,20 @@ static const struct pool_stmt st_record = {
     "WHERE d.id = r.id AND d.status = 'pending'",
     1, 0 };
 
-/* $1 days, $2 batch */
+/* $1 days, $2 batch. Succeeded deliveries delivered more than $1 days ago,
+ * then dispatched events older than that with no delivery left -- the ones
+ * this statement deletes do not count (every CTE sees the same snapshot, so
+ * d's rows are excluded by hand): an event goes with its last delivery.
+ * Pending and dead deliveries, and their events, stay. */
 static const struct pool_stmt st_prune = {
     "outbox_prune",
     "WITH d AS (DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries "
     "  WHERE status = 'succeeded' AND delivered_at < now() - make_interval(days => $1::int) "
-    "  LIMIT $2) RETURNING 1), "
+    "  LIMIT $2) RETURNING id), "
     "e AS (DELETE FROM events WHERE seq IN (SELECT ev.seq FROM events ev "
     "  WHERE ev.created_at < now() - make_interval(days => $1::int) AND ev.dispatched_at IS NOT NULL "
-    "  AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.event_seq = ev.seq) LIMIT $2) RETURNING 1) "
+    "  AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.event_seq = ev.seq "
+    "    AND NOT EXISTS (SELECT 1 FROM d WHERE d.id = x.id)) LIMIT $2) RETURNING 1) "
     "SELECT (SELECT count(*) FROM d) + (SELECT count(*) FROM e)",
     2, 0 };
 

@@ -159,6 +159,10 @@ void pool_tx_commit(pool_tx *tx, pool_tx_cb cb, void *arg);
 void pool_tx_query_commit(pool_tx *tx, const struct pool_stmt *st, const char *const *params,
                           pool_tx_cb cb, void *arg);
 void pool_tx_rollback(pool_tx *tx);
+/* fn(p) runs once this transaction's COMMIT has succeeded, before the
+ * commit step's callback (store/event_wake.h: work that must follow the
+ * commit, never precede it). */
+void pool_tx_after_commit(pool_tx *tx, void (*fn)(pool *p));
 
 /* Small result helpers. sqlstate_is: r failed with exactly that SQLSTATE
  * ("23505" unique_violation, "23503" foreign_key_violation, "23514" check,

@@ -20,6 +20,7 @@ struct pool_tx {
     struct pgconn  *c;          /* NULL once the connection is gone */
     struct of_mem  *m;
     bool            begun;
+    void          (*after_commit)(pool *p);   /* pool_tx_after_commit */
     struct pool_op  op;         /* begin, then each step in turn */
 };
 
@@ -122,6 +123,8 @@ tx_step_complete(struct pgconn *c, struct pool_op *op)
     if (op->commit) {
         tx_check_commit(&pr, last < nres ? all[last] : NULL);
         pgconn_release(c);     /* forgets tx->c */
+        if (pr.rc == OF_OK && tx->after_commit != NULL)
+            tx->after_commit(tx->p);
     }
     const struct pool_observer *obs = op->obs;
     void *prev = pool_obs_enter(op, skip < nres ? all[skip] : NULL, pr.rc, true);
@@ -258,6 +261,12 @@ pool_tx_query_commit(pool_tx *tx, const struct pool_stmt *st, const char *const 
                      pool_tx_cb cb, void *arg)
 {
     tx_send_step(tx, st, params, true, cb, arg);
+}
+
+void
+pool_tx_after_commit(pool_tx *tx, void (*fn)(pool *p))
+{
+    tx->after_commit = fn;
 }
 
 void

@@ -5,7 +5,9 @@
  *
  * Every operation is one statement. Lists get their total in the same round
  * trip; the deliveries list and the retry also say whether the webhook
- * exists, so an unknown one is a 404 without a second query. The retry
+ * exists, so an unknown one is a 404 without a second query. Cursor pages
+ * (keyset, domain/page.h) continue after the last id seen: webhooks by id,
+ * a webhook's deliveries newest first (deliveries_webhook_idx). The retry
  * locks the delivery row, makes a dead one (or an idle pending one) due now
  * with its attempts kept, and NOTIFYs the jobs process's channel in the same
  * statement (only when it changed something). Deleting a webhook cascades to
@@ -34,6 +36,11 @@ static const struct pool_stmt st_list = {
     "SELECT " WCOLS("w.") ", t.n FROM (SELECT count(*) AS n FROM webhooks) t "
     "LEFT JOIN LATERAL (SELECT * FROM webhooks ORDER BY id LIMIT $1 OFFSET $2) w ON true "
     "ORDER BY w.id", 2, POOL_STMT_READ };
+
+/* keyset: $1 after id, $2 limit (no total) */
+static const struct pool_stmt st_list_after = {
+    "webhook_list_after",
+    "SELECT " WCOLS("") ", 0 FROM webhooks WHERE id > $1 ORDER BY id LIMIT $2", 2, POOL_STMT_READ };
 
 static const struct pool_stmt st_create = {
     "webhook_create",
@@ -65,6 +72,17 @@ static const struct pool_stmt st_deliveries = {
     "  ORDER BY d.id DESC LIMIT $2 OFFSET $3) x ON true "
     "ORDER BY x.id DESC", 3, POOL_STMT_READ };
 
+/* Keyset: $1 webhook, $2 after id, $3 limit; columns as st_deliveries's
+ * (the total is not counted). */
+static const struct pool_stmt st_deliveries_after = {
+    "webhook_deliveries_after",
+    "SELECT w.id, 0, " DCOLS("x.") " "
+    "FROM (SELECT id FROM webhooks WHERE id = $1) w "
+    "LEFT JOIN LATERAL (SELECT d.*, e.id AS event_id, e.type AS event_type FROM deliveries d "
+    "  JOIN events e ON e.seq = d.event_seq WHERE d.webhook_id = w.id AND d.id < $2 "
+    "  ORDER BY d.id DESC LIMIT $3) x ON true "
+    "ORDER BY x.id DESC", 3, POOL_STMT_READ };
+
 /* $1 webhook, $2 delivery. Columns: the webhook exists, the delivery's
  * status under the lock (NULL: none), rows changed, then DCOLS. */
 static const struct pool_stmt st_retry = {
@@ -86,6 +104,7 @@ static const struct pool_stmt st_retry = {
 
 const struct pool_stmt *const store_webhook_stmts[] = {
     &st_get, &st_list, &st_create, &st_update, &st_delete, &st_deliveries, &st_retry,
+    &st_list_after, &st_deliveries_after,
 };
 const size_t store_webhook_nstmts = OF_ARRAY_LEN(store_webhook_stmts);
 
@@ -216,13 +235,14 @@ on_list(const struct pool_res *res, void *arg)
 }
 
 static void
-repo_list(void *self, struct of_mem *m, int64_t offset, int64_t limit, webhook_list_cb cb,
+repo_list(void *self, struct of_mem *m, const struct page_req *pg, webhook_list_cb cb,
           void *arg)
 {
     struct op *op = op_new(m, arg, OF_NOTFOUND);
     op->list_cb = cb;
-    const char *p[] = { sql_i64_param(m, limit), sql_i64_param(m, offset) };
-    pool_query(self, m, &st_list, p, on_list, op);
+    const char *p[2];
+    sql_page_params(m, pg, SQL_PAGE_ID_SORT, p);
+    pool_query(self, m, pg->after ? &st_list_after : &st_list, p, on_list, op);
 }
 
 static void
@@ -302,14 +322,14 @@ on_deliveries(const struct pool_res *res, void *arg)
 }
 
 static void
-repo_deliveries(void *self, struct of_mem *m, int64_t webhook_id, int64_t offset, int64_t limit,
+repo_deliveries(void *self, struct of_mem *m, int64_t webhook_id, const struct page_req *pg,
                 webhook_delivery_list_cb cb, void *arg)
 {
     struct op *op = op_new(m, arg, OF_NOTFOUND);
     op->dlist_cb = cb;
-    const char *p[] = { sql_i64_param(m, webhook_id), sql_i64_param(m, limit),
-                        sql_i64_param(m, offset) };
-    pool_query(self, m, &st_deliveries, p, on_deliveries, op);
+    const char *p[3] = { sql_i64_param(m, webhook_id) };
+    sql_page_params(m, pg, SQL_PAGE_ID_SORT, p + 1);
+    pool_query(self, m, pg->after ? &st_deliveries_after : &st_deliveries, p, on_deliveries, op);
 }
 
 static void

@@ -21,6 +21,7 @@
 #include "domain/audit.h"
 #include "domain/webhook.h"
 #include "store/idem_repo.h"
+#include "store/event_wake.h"
 #include "store/pglisten.h"
 #include "handlers/products.h"
 #include "common/cache.h"
@@ -123,6 +124,7 @@ wire_statements(size_t *n)
         { store_bank_stmts, &store_bank_nstmts },
         { store_audit_stmts, &store_audit_nstmts },
         { store_webhook_stmts, &store_webhook_nstmts },
+        { store_event_wake_stmts, &store_event_wake_nstmts },
         { test_stmts, &test_nstmts },
     };
     size_t k = 0;

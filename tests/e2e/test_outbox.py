@@ -4,7 +4,8 @@ exactly one event row whose payload is {"id","type","timestamp","data"} with
 data equal to the HTTP answer; an idempotent replay writes none; a write that
 fails (409 out of stock, 409 insufficient funds, 409 invalid transition, 422)
 writes none; N concurrent identical keyed orders write exactly one; the
-traceparent column holds the request's traceparent; the event's NOTIFY reaches a
+traceparent column holds the request's traceparent; the wake-up NOTIFY (sent after the
+commit, store/event_wake.c) follows every kind of event write and reaches a
 listener on channel of_events only after the commit. The jobs process is
 off, so the rows stay as written."""
 import json
@@ -276,6 +277,57 @@ def test_notify_of_events_arrives_after_commit(srv, db_url, user, admin, cust):
         assert r.status == 201
         got = _read_until(lis, 'Asynchronous notification "of_events"')
         assert 'Asynchronous notification "of_events"' in got, got
+    finally:
+        lis.stdin.close()
+        lis.wait(10)
+
+
+def _notifications(text, channel):
+    """The payloads of the notifications on channel in psql's output."""
+    return re.findall(r'Asynchronous notification "' + channel + r'"(?: with payload "([^"]*)")? '
+                      r'received', text)
+
+
+def test_every_event_writer_wakes_after_commit_and_orders_touch_no_product_channel(
+        srv, db_url, user, admin, cust):
+    """Each kind of event write (order create with and without a key, status
+    change, transfer with and without a key) is followed by an of_events
+    notification, sent after its commit (store/event_wake.c). An order's
+    transaction sends nothing on of_products (migration 0006's triggers fire
+    on product writes only; an order reads its products FOR SHARE): the first
+    of_products notification after the orders is the marker product's PATCH."""
+    p, marker = product(srv, admin), product(srv, admin)
+    a, b = account(srv, user[1], "10.00"), account(srv, user[1], "0.00")
+    lis = subprocess.Popen(["stdbuf", "-oL", "psql", "-X", "-q", "-A", "-t", "-d", db_url],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    xfer = {"from_account_id": a["id"], "to_account_id": b["id"], "amount": "0.01"}
+    writes = [
+        lambda: order(srv, user[1], cust["id"], [{"product_id": p["id"], "quantity": 2}]),
+        lambda: order(srv, user[1], cust["id"], [{"product_id": p["id"], "quantity": 1}], key=uniq()),
+        lambda: srv.req("PATCH", f"/api/v1/orders/{first_id[0]}/status", token=admin,
+                        body={"status": "processing"}),
+        lambda: srv.req("POST", "/api/v1/transfers", token=user[1], body=xfer),
+        lambda: srv.req("POST", "/api/v1/transfers", token=user[1], body=xfer,
+                        headers={"Idempotency-Key": uniq()}),
+    ]
+    first_id = []
+    try:
+        lis.stdin.write(b"LISTEN of_events;\nLISTEN of_products;\nSELECT 'ready';\n")
+        lis.stdin.flush()
+        seen = _read_until(lis, "ready")
+        assert "ready" in seen
+        for i, w in enumerate(writes):
+            r = w()
+            assert r.status in (200, 201), (i, r)
+            if i == 0:
+                first_id.append(r.json()["id"])
+            got = _read_until(lis, 'Asynchronous notification "of_events"')
+            assert _notifications(got, "of_events"), (i, got)
+            seen += got
+        r = srv.req("PATCH", f"/api/v1/products/{marker['id']}", token=admin, body={"price": "1.23"})
+        assert r.status == 200, r
+        seen += _read_until(lis, f'Asynchronous notification "of_products" with payload "{marker["id"]}"')
+        assert _notifications(seen, "of_products") == [str(marker["id"])], seen
     finally:
         lis.stdin.close()
         lis.wait(10)

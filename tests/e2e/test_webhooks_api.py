@@ -1,6 +1,6 @@
 """The webhook admin API (API.md, Events: Webhooks) against the real binary
 and PostgreSQL: create (secret whsec_ + base64 of 32 bytes, shown only in
-the create's answer), list (paged), get, patch, delete (its deliveries go
+the create's answer), list (paged by page and by cursor), get, patch, delete (its deliveries go
 with it), every 422 rule, 404s, 401 without a token, 403 for a user; the
 deliveries list (paged, newest first, API.md's fields) and the manual retry
 of a dead delivery (rows inserted with SQL; the jobs process is off)."""
@@ -111,6 +111,70 @@ def test_list_is_paged(srv, admin):
     assert errs(srv.req("GET", f"{BASE}?page=0", token=admin)) == [(("query", "page"), "value_error")]
     assert errs(srv.req("GET", f"{BASE}?page_size=101", token=admin))[0][0] == ("query", "page_size")
 
+
+
+def walk(srv, admin, path, limit, bound=1000):
+    """Every page of a cursor walk: the items in order and the pages' sizes."""
+    items, sizes, url = [], [], f"{path}?limit={limit}"
+    for _ in range(bound):
+        r = srv.req("GET", url, token=admin)
+        assert r.status == 200, r
+        b = r.json()
+        assert set(b) == {"items", "next_cursor"}
+        items += b["items"]
+        sizes.append(len(b["items"]))
+        if b["next_cursor"] is None:
+            return items, sizes
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", b["next_cursor"]), b["next_cursor"]
+        url = f"{path}?limit={limit}&cursor={b['next_cursor']}"
+    raise AssertionError("the walk did not end")
+
+
+def test_list_by_cursor_every_row_once_in_id_order(srv, admin):
+    for _ in range(5):
+        create(srv, admin)
+    by_page = srv.req("GET", f"{BASE}?page=1&page_size=100", token=admin).json()
+    assert by_page["total"] <= 100   # one page holds them all here
+    items, sizes = walk(srv, admin, BASE, 2)
+    assert [w["id"] for w in items] == [w["id"] for w in by_page["items"]]
+    assert items == by_page["items"]     # same rendering, no secret
+    assert all(n == 2 for n in sizes[:-1]) and 1 <= sizes[-1] <= 2
+
+
+def test_list_cursor_survives_inserts_and_deletes(srv, admin):
+    first = srv.req("GET", f"{BASE}?limit=3", token=admin).json()
+    assert len(first["items"]) == 3 and first["next_cursor"] is not None
+    seen = {w["id"] for w in first["items"]}
+    gone = create(srv, admin)          # after the cursor: appears on a later page
+    assert srv.req("DELETE", f"{BASE}/{gone['id']}", token=admin).status == 204
+    late = create(srv, admin)
+    rest, url = [], f"{BASE}?limit=3&cursor={first['next_cursor']}"
+    for _ in range(1000):
+        b = srv.req("GET", url, token=admin).json()
+        rest += [w["id"] for w in b["items"]]
+        if b["next_cursor"] is None:
+            break
+        url = f"{BASE}?limit=3&cursor={b['next_cursor']}"
+    assert not seen & set(rest) and late["id"] in rest and gone["id"] not in rest
+    assert rest == sorted(rest) and min(rest) > max(seen)
+
+
+def test_list_cursor_422s(srv, admin):
+    for _ in range(3):
+        create(srv, admin)
+    cur = srv.req("GET", f"{BASE}?limit=1", token=admin).json()["next_cursor"]
+    assert cur is not None
+    forged = cur[:-2] + ("AA" if cur[-2:] != "AA" else "BB")
+    for q in [f"cursor={forged}", "cursor=not-a-cursor", f"cursor={cur}x", "cursor=%00"]:
+        assert errs(srv.req("GET", f"{BASE}?{q}", token=admin)) == \
+            [(("query", "cursor"), "value_error")], q
+    assert errs(srv.req("GET", f"{BASE}?limit=0", token=admin))[0][0] == ("query", "limit")
+    assert errs(srv.req("GET", f"{BASE}?limit=101", token=admin))[0][0] == ("query", "limit")
+    assert srv.req("GET", f"{BASE}?page=1&limit=2", token=admin).status == 422
+    # a webhooks cursor is not a deliveries cursor (and the reverse)
+    w = create(srv, admin)
+    assert errs(srv.req("GET", f"{BASE}/{w['id']}/deliveries?cursor={cur}", token=admin)) == \
+        [(("query", "cursor"), "value_error")]
 
 def test_unknown_webhook_404(srv, admin):
     for m, path, body in [("GET", f"{BASE}/987654321", None), ("PATCH", f"{BASE}/987654321", {}),
@@ -317,6 +381,29 @@ def test_deliveries_list_paged_newest_first(srv, admin, db_url):
     assert errs(srv.req("GET", f"{BASE}/{w['id']}/deliveries?page_size=0", token=admin))[0][0] == \
         ("query", "page_size")
 
+
+
+def test_deliveries_by_cursor_newest_first_and_bound_to_the_webhook(srv, admin, db_url):
+    w = create(srv, admin)
+    assert srv.req("GET", f"{BASE}/{w['id']}/deliveries?limit=5", token=admin).json() == \
+        {"items": [], "next_cursor": None}
+    ids = seed_deliveries(db_url, w["id"], 7)
+    other = create(srv, admin)
+    seed_deliveries(db_url, other["id"], 3)
+    items, sizes = walk(srv, admin, f"{BASE}/{w['id']}/deliveries", 3)
+    assert [d["id"] for d in items] == ids[::-1] and sizes == [3, 3, 1]
+    by_page = srv.req("GET", f"{BASE}/{w['id']}/deliveries?page_size=100", token=admin).json()
+    assert items == by_page["items"]
+    # a new delivery after the walk began is newer: not on the later pages
+    cur = srv.req("GET", f"{BASE}/{w['id']}/deliveries?limit=3", token=admin).json()["next_cursor"]
+    newer = seed_deliveries(db_url, w["id"], 1)
+    nxt = srv.req("GET", f"{BASE}/{w['id']}/deliveries?limit=3&cursor={cur}", token=admin).json()
+    assert [d["id"] for d in nxt["items"]] == ids[::-1][3:6]
+    assert newer[0] not in [d["id"] for d in nxt["items"]]
+    # the cursor names its webhook: another webhook's list refuses it
+    assert errs(srv.req("GET", f"{BASE}/{other['id']}/deliveries?cursor={cur}", token=admin)) == \
+        [(("query", "cursor"), "value_error")]
+    assert srv.req("GET", f"{BASE}/987654321/deliveries?limit=2", token=admin).status == 404
 
 def test_retry_dead_delivery_202_pending_again(srv, admin, db_url):
     w = create(srv, admin)
