@@ -32,12 +32,14 @@ if (cluster.isPrimary) {
     max: Number(process.env.NODE_PEER_POOL || 4),
   });
   const TS = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
-  const COLS = `id, name, (price_cents::numeric / 100)::numeric(20,2)::text AS price, in_stock,
-    to_char(created_at AT TIME ZONE 'UTC', ${TS}) AS created_at,
-    to_char(updated_at AT TIME ZONE 'UTC', ${TS}) AS updated_at`;
-  const GET = `SELECT ${COLS} FROM products WHERE id = $1`;
-  const PAGE = `SELECT (SELECT sum(n) FROM product_counts)::bigint AS total, p.* FROM
-    (SELECT ${COLS} FROM products ORDER BY id LIMIT $1 OFFSET $2) p`;
+  const COLS = (p) => `${p}id, ${p}name, (${p}price_cents::numeric / 100)::numeric(20,2)::text AS price,
+    ${p}in_stock, to_char(${p}created_at AT TIME ZONE 'UTC', ${TS}) AS created_at,
+    to_char(${p}updated_at AT TIME ZONE 'UTC', ${TS}) AS updated_at`;
+  const GET = `SELECT ${COLS('')} FROM products WHERE id = $1`;
+  // The skipped rows are only stepped over: the columns are formatted for the
+  // page's rows alone (outside the OFFSET subquery).
+  const PAGE = `SELECT (SELECT sum(n) FROM product_counts)::bigint AS total, ${COLS('p.')} FROM
+    (SELECT * FROM products ORDER BY id LIMIT $1 OFFSET $2) p ORDER BY p.id`;
   const TOTAL = 'SELECT sum(n)::bigint AS total FROM product_counts';
   const item = (r) => ({ id: Number(r.id), name: r.name, price: r.price, in_stock: r.in_stock,
     created_at: r.created_at, updated_at: r.updated_at });
