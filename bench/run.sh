@@ -34,13 +34,15 @@
 # shellcheck disable=SC2016  # markdown backquotes in single quotes
 set -eu
 
-usage() { echo "usage: bench/run.sh [--quick] [--perf]" >&2; exit 2; }
+usage() { echo "usage: bench/run.sh [--quick] [--perf] | --big" >&2; exit 2; }
 QUICK=0
 PERF=0
+BIG=0
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
         --perf)  PERF=1 ;;
+        --big)   BIG=1 ;;
         *)       usage ;;
     esac
 done
@@ -254,7 +256,7 @@ cat > "$TMP/bench.cfg" <<EOF
 server: { listen = "127.0.0.1:$PORT"; };
 rate_limit: { writes_per_minute = 0; };
 EOF
-if [ "${BENCH_CACHE:-1}" = 0 ]; then
+if [ "${BENCH_CACHE:-1}" = 0 ] || [ "$BIG" = 1 ]; then   # --big: every request reaches the database
     echo 'cache: { enabled = false; };' >> "$TMP/bench.cfg"
 fi
 SECRET=$(openssl rand -hex 32)
@@ -340,6 +342,16 @@ for t in product_get product_list order_create transfer; do
         echo ok > "$TMP/${t}_ref.pgstate"
     fi
 done
+
+# ---------------------------------------------------------------- --big
+# 1,000,000 products (bench/big.sh): page 1 vs a cursor page at depth 500,000
+# vs search vs sort=name, p50 of single requests; then exit.
+if [ "$BIG" = 1 ]; then
+    BASE=$BASE run_bounded 3600 sh bench/big.sh "$TMP" > "$TMP/big.md" || die "bench/big.sh failed"
+    cp "$TMP/big.md" bench/results.md
+    cat bench/results.md
+    exit 0
+fi
 
 # ---------------------------------------------------------------- measuring
 rss_of() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
