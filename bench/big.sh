@@ -20,12 +20,12 @@ fail() { echo "big: $*" >&2; exit 1; }
 
 load() {  # FROM TO
     psql -XqAt -v ON_ERROR_STOP=1 -c "INSERT INTO products (id, name, price_cents, in_stock)
-        SELECT g, 'Product ' || md5(g::text), 100 + (g * 7919) % 99900, g % 10 <> 0
+        SELECT g, 'Product ' || md5(g::text), 100 + (g::bigint * 7919) % 99900, g % 10 <> 0
         FROM generate_series($1, $2) g" >/dev/null
 }
 
 echo "big: inserting 1,000,000 products" >&2
-psql -XqAt -v ON_ERROR_STOP=1 -c "DROP INDEX products_name_trgm_idx" >/dev/null
+psql -XqAt -v ON_ERROR_STOP=1 -c "DROP INDEX IF EXISTS products_name_trgm_idx" >/dev/null
 load 10001 500000
 curl -sf "$BASE/api/v1/products?limit=20&sort=-id" -o "$TMP/big_first.json" || fail "first page"
 CURSOR=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["next_cursor"])' "$TMP/big_first.json")
