@@ -46,7 +46,7 @@ one() {
         [ $i -lt 3 ] || echo "${t#* }" >> "$TMP/big_t"
         i=$((i + 1))
     done
-    items=$(python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); print(len(d["items"]), d.get("total", ""))' "$TMP/big_resp")
+    items=$(python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); print(len(d["items"]) if "items" in d else 1, d.get("total", ""))' "$TMP/big_resp")
     sort -n "$TMP/big_t" | awk -v l="$1" -v it="$items" '{ v[NR] = $1 * 1000 }
         END { printf "| %s | %.1f | %.1f | %s |\n", l, v[int(NR * 0.5 + 0.5)], v[int(NR * 0.9 + 0.5)], it }'
 }
