@@ -36,15 +36,17 @@
 # shellcheck disable=SC2016  # markdown backquotes in single quotes
 set -eu
 
-usage() { echo "usage: bench/run.sh [--quick] [--perf] [--replica]" >&2; exit 2; }
+usage() { echo "usage: bench/run.sh [--quick] [--perf] [--replica] | --big" >&2; exit 2; }
 QUICK=0
 PERF=0
 REPLICA=0
+BIG=0
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
         --perf)  PERF=1 ;;
         --replica) REPLICA=1 ;;
+        --big)   BIG=1 ;;
         *)       usage ;;
     esac
 done
@@ -75,6 +77,7 @@ TMP=""
 SERVER_PID=""
 TRACED_PID=""
 NGINX_PID=""
+NODE_PID=""
 CHILD=""
 PERF_PID=""
 SINK_PID=""
@@ -118,6 +121,10 @@ cleanup() {
     if [ -n "$NGINX_PID" ]; then
         kill -QUIT "$NGINX_PID" 2>/dev/null
         reap "$NGINX_PID" 10
+    fi
+    if [ -n "$NODE_PID" ]; then
+        kill -TERM "$NODE_PID" 2>/dev/null
+        reap "$NODE_PID" 10
     fi
     if [ -n "$TMP" ]; then
         "$ROOT/tests/pg/testpg.sh" stop "$TMP/pg" >/dev/null 2>&1
@@ -232,6 +239,22 @@ nginx -e "$TMP/nginx/error.log" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -g 'd
     >"$TMP/nginx/stderr.log" 2>&1 &
 NGINX_PID=$!
 
+# ---------------------------------------------------------------- Node peer
+# bench/node: fastify + pg, 2 processes, the product reads (pinned by its
+# package-lock.json; `npm ci` here, never in the tests). No node/npm: n/a rows.
+NODE_STATE="n/a (node or npm missing)"
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    if run_bounded 300 npm ci --prefix bench/node --no-audit --no-fund --silent >"$TMP/npm.log" 2>&1; then
+        NODE_PORT=$(free_port)
+        NODE_PEER_PORT=$NODE_PORT DATABASE_URL=$URL node bench/node/server.js >"$TMP/node.log" 2>&1 &
+        NODE_PID=$!
+        NODE_STATE=ok
+    else
+        NODE_STATE="n/a (npm ci failed)"
+        tail -n 5 "$TMP/npm.log" >&2
+    fi
+fi
+
 # ---------------------------------------------------------------- server
 PORT=$(free_port)
 cat > "$TMP/bench.cfg" <<EOF
@@ -240,7 +263,7 @@ server: { listen = "127.0.0.1:$PORT"; };
 rate_limit: { writes_per_minute = 0; };
 webhooks: { allow_http = true; allow_private = true; };
 EOF
-if [ "${BENCH_CACHE:-1}" = 0 ]; then
+if [ "${BENCH_CACHE:-1}" = 0 ] || [ "$BIG" = 1 ]; then   # --big: every request reaches the database
     echo 'cache: { enabled = false; };' >> "$TMP/bench.cfg"
 fi
 SECRET=$(openssl rand -hex 32)
@@ -269,6 +292,16 @@ until [ "$(http_code GET "http://127.0.0.1:$NGINX_PORT/")" = 200 ]; do
 done
 WORKERS=$(ps -o pid= --ppid "$SERVER_PID" | tr -s ' \n' ' ')
 [ -n "$WORKERS" ] || die "no worker processes under $SERVER_PID"
+if [ "$NODE_STATE" = ok ]; then
+    i=0
+    until [ "$(http_code GET "http://127.0.0.1:$NODE_PORT/api/v1/products/1")" = 200 ]; do
+        kill -0 "$NODE_PID" 2>/dev/null || { cat "$TMP/node.log" >&2; die "node peer exited"; }
+        i=$((i + 1))
+        [ $i -lt 100 ] || die "node peer not answering after 20 s"
+        sleep 0.2
+    done
+    NODE_PIDS="$NODE_PID $(ps -o pid= --ppid "$NODE_PID" | tr -s ' \n' ' ')"
+fi
 
 PROBES=0
 code=$(http_code POST "$BASE/api/v1/auth/login" -d "username=$EMAIL&password=$PASSWORD")
@@ -316,6 +349,16 @@ for t in product_get product_list order_create transfer; do
         echo ok > "$TMP/${t}_ref.pgstate"
     fi
 done
+
+# ---------------------------------------------------------------- --big
+# 1,000,000 products (bench/big.sh): page 1 vs a cursor page at depth 500,000
+# vs search vs sort=name, p50 of single requests; then exit.
+if [ "$BIG" = 1 ]; then
+    BASE=$BASE run_bounded 3600 sh bench/big.sh "$TMP" > "$TMP/big.md" || die "bench/big.sh failed"
+    cp "$TMP/big.md" bench/results.md
+    cat bench/results.md
+    exit 0
+fi
 
 # ---------------------------------------------------------------- measuring
 rss_of() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
@@ -454,8 +497,8 @@ pgb_run() {
     echo "$tps $pct $n ${failed:-0} -" > "$TMP/$name.res"
 }
 
-total=$(( 10 * (DUR + WARM) ))
-log "measuring: 10 runs of ${WARM}s warm-up + ${DUR}s (about ${total}s)"
+total=$(( 12 * (DUR + WARM) ))
+log "measuring: 12 runs of ${WARM}s warm-up + ${DUR}s (about ${total}s)"
 
 log "nginx return 200 / GET /health"
 SNAP_PIDS=$(ps -o pid= --ppid "$NGINX_PID" | tr -s ' \n' ' ')
@@ -505,6 +548,18 @@ if [ "$(cat "$TMP/product_list_ref.pgstate")" = ok ]; then
 fi
 wrk_run product_list "$BASE/api/v1/products" product_list.lua
 if [ "$REPLICA" = 1 ]; then . "$ROOT/bench/replica.sh"; fi
+
+# The Node peer (fastify + pg, 2 processes): the same two reads.
+if [ "$NODE_STATE" = ok ]; then
+    log "Node peer: GET /api/v1/products/{id} and ?page=N"
+    SNAP_PIDS=$NODE_PIDS
+    wrk_run node_get "http://127.0.0.1:$NODE_PORT/api/v1/products/1" product_get.lua
+    wrk_run node_list "http://127.0.0.1:$NODE_PORT/api/v1/products" product_list.lua
+    SNAP_PIDS=$WORKERS
+else
+    echo "$NODE_STATE" > "$TMP/node_get.pgstate"
+    echo "$NODE_STATE" > "$TMP/node_list.pgstate"
+fi
 
 FP=$(printf 'bench' | sha256sum | cut -c1-64)
 write_row() {  # NAME STATE ROUTE LUA [pgbench -D args] (sh has no locals: wr_*)
@@ -623,12 +678,16 @@ NW=$(echo "$WORKERS" | wc -w)
         'same read, tracing off (row above)' product_get 0.9
     row '`GET /api/v1/products?page=N&page_size=20`' product_list \
         'pgbench -M prepared: best SQL (keyset id range + product_counts)' product_list_ref 0.9
+    row '`GET /api/v1/products/{id}` (random of 10,000)' product_get \
+        'Node peer: fastify + pg, 2 processes' node_get 2.0
+    row '`GET /api/v1/products?page=N&page_size=20`' product_list \
+        'Node peer: fastify + pg, 2 processes' node_list 1.5
     row '`POST /api/v1/orders` (2 items, new Idempotency-Key)' order_create \
-        'pgbench -M prepared: same statements + round trips' order_create_ref 0.6
+        'pgbench -M prepared: same statements + round trips' order_create_ref 0.8
     row '`POST /api/v1/orders`, one webhook registered (receiver running)' order_create_hook \
         'same creation, no webhook (row above)' order_create 0.9
     row '`POST /api/v1/transfers` (100 accounts, new Idempotency-Key)' transfer \
-        'pgbench -M prepared: same statements + round trips' transfer_ref 0.6
+        'pgbench -M prepared: same statements + round trips' transfer_ref 0.8
     echo
     echo "Where the CPU went during each measured run, in CPU-seconds (the machine has $NCPU per"
     echo "second of wall time; \"others\" is every process this run did not start), and the CPU"
@@ -637,6 +696,7 @@ NW=$(echo "$WORKERS" | wc -w)
     echo "| run | wall s | machine busy | server workers (each) | PostgreSQL | wrk / pgbench | others | µs CPU / request |"
     echo "|---|---|---|---|---|---|---|---|"
     for n in nginx health product_get_ref product_get product_get_traced product_list_ref product_list \
+             node_get node_list \
              order_create_ref order_create order_create_hook transfer_ref transfer; do
         [ -f "$TMP/$n.cpu" ] || continue
         read -r c_wall c_busy c_pg c_cl c_w < "$TMP/$n.cpu"
@@ -648,6 +708,7 @@ NW=$(echo "$WORKERS" | wc -w)
                'BEGIN { if (n > 0) printf "%.0f", (p + c + w) * 1e6 / n; else print "-" }')
         case $n in
             nginx) c_w="nginx: $c_w" ;;
+            node_*) c_w="node: $c_w" ;;
             *_ref) c_w="-" ;;
         esac
         printf '| %s | %s | %s | %s (%s) | %s | %s | %s | %s |\n' "$n" "$c_wall" "$c_busy" "$c_ws" "$c_w" \

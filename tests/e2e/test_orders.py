@@ -268,6 +268,44 @@ def test_nothing_written_on_failure(srv, user, cust, lamp, admin, db_url):
     assert before == after
 
 
+def test_reused_plans_any_item_count_and_parallel_orders_on_shared_rows(srv, user, cust, admin, db_url):
+    # order_refs/order_insert switch to their generic plans after five runs on a
+    # connection: 30 orders with 1..4 items each copy every item exactly, 12
+    # parallel orders on the same customer and products (row locks FOR NO KEY
+    # UPDATE) all succeed whole, and a product out of stock is still a 409.
+    ps = [product(srv, admin, price=f"{i + 1}.25") for i in range(4)]
+    for k in range(30):
+        n = 1 + k % 4
+        o = create(srv, user[1], cust["id"],
+                   [{"product_id": p["id"], "quantity": q + 1} for q, p in enumerate(ps[:n])])
+        assert [(i["product_id"], i["quantity"], i["unit_price"]) for i in o["items"]] == \
+            [(p["id"], q + 1, p["price"]) for q, p in enumerate(ps[:n])]
+        cents = sum((q + 1) * (q + 1) * 100 + (q + 1) * 25 for q in range(n))
+        assert o["total"] == f"{cents // 100}.{cents % 100:02d}"
+    got = []
+
+    def go(i):
+        got.append(post(srv, user[1], {"customer_id": cust["id"],
+                                       "items": [{"product_id": ps[0]["id"], "quantity": 1},
+                                                 {"product_id": ps[1]["id"], "quantity": 2}]},
+                        key=f"par-{uniq()}-{i}"))
+    ts = [threading.Thread(target=go, args=(i,)) for i in range(12)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert [r.status for r in got] == [201] * 12, got
+    ids = [str(r.json()["id"]) for r in got]
+    assert run_psql(db_url, "SELECT count(*) FROM order_items WHERE order_id IN (%s)" % ",".join(ids)) == "24"
+    r = srv.req("PATCH", f"/api/v1/products/{ps[2]['id']}", token=admin, body={"in_stock": False})
+    assert r.status == 200, r
+    r = post(srv, user[1], {"customer_id": cust["id"],
+                            "items": [{"product_id": ps[0]["id"], "quantity": 1},
+                                      {"product_id": ps[2]["id"], "quantity": 1}]})
+    assert r.status == 409, r
+    assert r.json() == {"detail": f"Product {ps[2]['id']} is out of stock"}
+
+
 # ---- idempotency ----
 
 def test_idempotent_replay_same_value_other_key_order(srv, user, cust, lamp, db_url):
