@@ -496,7 +496,7 @@ wrk_run product_get_traced "http://127.0.0.1:$TPORT/api/v1/products/1" product_g
 SINK1=$(sink_cpu)
 SINK_N=$(( $(field requests "$TMP/product_get_traced.warm.out") + $(field requests "$TMP/product_get_traced.out") ))
 SINK=$(awk -v a="$SINK0" -v b="$SINK1" -v n="$SINK_N" \
-       'BEGIN { printf "%.2f CPU-s, %.1f µs per request", b - a, n > 0 ? (b - a) * 1e6 / n : 0 }')
+       'BEGIN { printf "%.2f CPU-s, %.1f µs per request", b - a, (n > 0 ? (b - a) * 1e6 / n : 0) }')
 http_code GET "http://127.0.0.1:$TPORT/metrics" >/dev/null
 SPANS=$(awk '/^orderflow_trace_spans_(exported|dropped)_total / { printf "%s%s %s", s, $1, $2; s = ", " }' "$TMP/resp")
 kill -TERM "$TRACED_PID" 2>/dev/null
@@ -645,7 +645,7 @@ NW=$(echo "$WORKERS" | wc -w)
     # server workers' µs CPU per request, tracing off (product_get) and on
     wus() { read -r _ _ _ _ wu_w < "$TMP/$1.cpu"; read -r _ _ _ wu_n _ < "$TMP/$1.res"
             echo "$wu_w" | awk -F/ -v n="$wu_n" '{ s = 0; for (i = 1; i <= NF; i++) s += $i
-                                             printf "%.1f", n > 0 ? s * 1e6 / n : 0 }'; }
+                                             printf "%.1f", (n > 0 ? s * 1e6 / n : 0) }'; }
     if [ -f "$TMP/product_get.cpu" ] && [ -f "$TMP/product_get_traced.cpu" ]; then
         echo "Server workers' µs CPU per product read: $(wus product_get) tracing off," \
              "$(wus product_get_traced) on; the OTLP sink (nginx return 200, not in the" \
