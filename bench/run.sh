@@ -534,7 +534,19 @@ until [ "$(http_code GET "http://127.0.0.1:$TPORT/ready")" = 200 ]; do
     sleep 0.2
 done
 SNAP_PIDS=$(ps -o pid= --ppid "$TRACED_PID" | tr -s ' \n' ' ')
+# The sink's CPU (nginx workers, idle but for the spans here) is reported
+# apart, over the warm-up and the measured run, per request of both.
+SINK_PIDS=$(ps -o pid= --ppid "$NGINX_PID" | tr -s ' \n' ' ')
+sink_cpu() {
+    for p in $SINK_PIDS; do awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true; done |
+        awk -v t="$TICKS" '{ s += $1 } END { printf "%.2f", s / t }'
+}
+SINK0=$(sink_cpu)
 wrk_run product_get_traced "http://127.0.0.1:$TPORT/api/v1/products/1" product_get.lua
+SINK1=$(sink_cpu)
+SINK_N=$(( $(field requests "$TMP/product_get_traced.warm.out") + $(field requests "$TMP/product_get_traced.out") ))
+SINK=$(awk -v a="$SINK0" -v b="$SINK1" -v n="$SINK_N" \
+       'BEGIN { printf "%.2f CPU-s, %.1f µs per request", b - a, (n > 0 ? (b - a) * 1e6 / n : 0) }')
 http_code GET "http://127.0.0.1:$TPORT/metrics" >/dev/null
 SPANS=$(awk '/^orderflow_trace_spans_(exported|dropped)_total / { printf "%s%s %s", s, $1, $2; s = ", " }' "$TMP/resp")
 kill -TERM "$TRACED_PID" 2>/dev/null
@@ -725,6 +737,15 @@ NW=$(echo "$WORKERS" | wc -w)
     [ "$ERRLINES" = 0 ] || echo "The server logged $ERRLINES error lines."
     [ -z "${HOOK_DELIVERED:-}" ] || echo "Webhook run: $HOOK_DELIVERED deliveries succeeded by its end."
     echo "Tracing-on run: $SPANS (target: at most 10 % fewer req/s than tracing off)."
+    # server workers' µs CPU per request, tracing off (product_get) and on
+    wus() { read -r _ _ _ _ wu_w < "$TMP/$1.cpu"; read -r _ _ _ wu_n _ < "$TMP/$1.res"
+            echo "$wu_w" | awk -F/ -v n="$wu_n" '{ s = 0; for (i = 1; i <= NF; i++) s += $i
+                                             printf "%.1f", (n > 0 ? s * 1e6 / n : 0) }'; }
+    if [ -f "$TMP/product_get.cpu" ] && [ -f "$TMP/product_get_traced.cpu" ]; then
+        echo "Server workers' µs CPU per product read: $(wus product_get) tracing off," \
+             "$(wus product_get_traced) on; the OTLP sink (nginx return 200, not in the" \
+             "server's figures; in \"others\" above): $SINK."
+    fi
     if [ -s "$TMP/replica.md" ]; then cat "$TMP/replica.md"; fi
     if [ -s "$TMP/perf.txt" ]; then
         echo

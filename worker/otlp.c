@@ -6,10 +6,9 @@
 #include "worker/otlp.h"
 #include "common/log.h"
 #include "common/of.h"
-#include "common/traceparent.h"
+#include "common/jsonw.h"
 
 #include <curl/curl.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,67 +29,111 @@ struct otlp {
     struct curl_slist *headers;
     struct event      *curl_timer;   /* CURLMOPT_TIMERFUNCTION's */
     struct event      *flush_timer;  /* OTLP_FLUSH_MS after a first span */
-    struct evbuffer   *body;         /* the batch in flight */
+    struct jsonw       body;         /* the batch in flight; its buffer is reused */
     size_t             in_flight;    /* spans in it; 0: none */
 };
 
 /* ---- JSON ---- */
 
 static void
-add_str_attr(struct evbuffer *b, bool *first, const char *key, const char *val)
+attr_str(struct jsonw *b, bool first, const char *key, const char *val)
 {
-    evbuffer_add_printf(b, "%s{\"key\":\"%s\",\"value\":{\"stringValue\":\"%s\"}}",
-                        *first ? "" : ",", key, val);
-    *first = false;
+    jw_raw(b, first ? "{\"key\":" : ",{\"key\":", first ? 7 : 8);
+    jw_str(b, key);
+    JW_LIT(b, ",\"value\":{\"stringValue\":");
+    jw_str(b, val);
+    JW_LIT(b, "}}");
 }
 
 static void
-add_int_attr(struct evbuffer *b, bool *first, const char *key, long long val)
+attr_int(struct jsonw *b, bool first, const char *key, int64_t val)
 {
-    evbuffer_add_printf(b, "%s{\"key\":\"%s\",\"value\":{\"intValue\":\"%lld\"}}",
-                        *first ? "" : ",", key, val);
-    *first = false;
+    jw_raw(b, first ? "{\"key\":" : ",{\"key\":", first ? 7 : 8);
+    jw_str(b, key);
+    JW_LIT(b, ",\"value\":{\"intValue\":\"");
+    jw_i64(b, val);
+    JW_LIT(b, "\"}}");
 }
 
 static void
-encode_attrs(struct evbuffer *b, const struct otlp_span *s)
+encode_attrs(struct jsonw *b, const struct otlp_span *s)
 {
-    bool first = true;
     switch (s->what) {
     case OTLP_HTTP:
-        add_str_attr(b, &first, "http.request.method", s->method);
-        add_str_attr(b, &first, "http.route", s->route);
-        add_int_attr(b, &first, "http.response.status_code", s->status);
-        add_str_attr(b, &first, "client.address", s->client);
-        add_str_attr(b, &first, "orderflow.request_id", s->request_id);
+        attr_str(b, true, "http.request.method", s->method);
+        attr_str(b, false, "http.route", s->route);
+        attr_int(b, false, "http.response.status_code", s->status);
+        attr_str(b, false, "client.address", s->client);
+        attr_str(b, false, "orderflow.request_id", s->request_id);
         break;
     case OTLP_DB:
-        add_str_attr(b, &first, "db.system.name", "postgresql");
-        add_str_attr(b, &first, "db.operation.name", s->name);
-        add_int_attr(b, &first, "db.response.returned_rows", s->rows);
+        attr_str(b, true, "db.system.name", "postgresql");
+        attr_str(b, false, "db.operation.name", s->name);
+        attr_int(b, false, "db.response.returned_rows", s->rows);
         break;
     case OTLP_HASH:
-        add_str_attr(b, &first, "orderflow.hash", "argon2id");
+        attr_str(b, true, "orderflow.hash", "argon2id");
         break;
     }
 }
 
+/* A server span is named "<method> <route>" (both static strings). */
 static void
-encode_span(struct evbuffer *b, const struct otlp_span *s, bool first)
+encode_name(struct jsonw *b, const struct otlp_span *s)
 {
-    char tid[33], sid[17], pid[17];
-    tp_hex(tid, s->trace_id, 16);
-    tp_hex(sid, s->span_id, 8);
-    evbuffer_add_printf(b, "%s{\"traceId\":\"%s\",\"spanId\":\"%s\",", first ? "" : ",", tid, sid);
-    if (s->has_parent) {
-        tp_hex(pid, s->parent_id, 8);
-        evbuffer_add_printf(b, "\"parentSpanId\":\"%s\",", pid);
+    if (s->what != OTLP_HTTP) {
+        jw_str(b, s->name);
+        return;
     }
-    evbuffer_add_printf(b, "\"name\":\"%s\",\"kind\":%d,\"startTimeUnixNano\":\"%" PRIu64 "\","
-                        "\"endTimeUnixNano\":\"%" PRIu64 "\",\"attributes\":[",
-                        s->name, (int)s->kind, s->start_ns, s->end_ns);
+    char   name[sizeof(s->name)];
+    size_t m = strnlen(s->method, 16), r = strnlen(s->route, sizeof(name) - 18);
+    memcpy(name, s->method, m);
+    name[m] = ' ';
+    memcpy(name + m + 1, s->route, r);
+    name[m + 1 + r] = '\0';
+    jw_str(b, name);
+}
+
+void
+otlp_doc_span(struct jsonw *b, const struct otlp_span *s, bool first)
+{
+    jw_raw(b, first ? "{\"traceId\":\"" : ",{\"traceId\":\"", first ? 12 : 13);
+    jw_hex(b, s->trace_id, 16);
+    JW_LIT(b, "\",\"spanId\":\"");
+    jw_hex(b, s->span_id, 8);
+    if (s->has_parent) {
+        JW_LIT(b, "\",\"parentSpanId\":\"");
+        jw_hex(b, s->parent_id, 8);
+    }
+    JW_LIT(b, "\",\"name\":");
+    encode_name(b, s);
+    JW_LIT(b, ",\"kind\":");
+    jw_u64(b, (uint64_t)s->kind);
+    JW_LIT(b, ",\"startTimeUnixNano\":\"");
+    jw_u64(b, s->start_ns);
+    JW_LIT(b, "\",\"endTimeUnixNano\":\"");
+    jw_u64(b, s->end_ns);
+    JW_LIT(b, "\",\"attributes\":[");
     encode_attrs(b, s);
-    evbuffer_add_printf(b, "],\"status\":{\"code\":%d}}", s->error ? 2 : 0);
+    JW_LIT(b, "],\"status\":{\"code\":");
+    jw_raw(b, s->error ? "2}}" : "0}}", 3);
+}
+
+void
+otlp_doc_open(struct jsonw *b, const char *service, long pid)
+{
+    JW_LIT(b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
+    attr_str(b, true, "service.name", service);
+    attr_int(b, false, "process.pid", pid);
+    JW_LIT(b, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"orderflow\",\"version\":");
+    jw_str(b, OF_VERSION);
+    JW_LIT(b, "},\"spans\":[");
+}
+
+void
+otlp_doc_close(struct jsonw *b)
+{
+    JW_LIT(b, "]}]}]}");
 }
 
 /* Moves up to OTLP_BATCH_MAX spans from the ring into x->body. */
@@ -98,15 +141,11 @@ static size_t
 encode_batch(struct otlp *x)
 {
     size_t n = x->count < OTLP_BATCH_MAX ? x->count : OTLP_BATCH_MAX;
-    struct evbuffer *b = x->body;
-    evbuffer_add_printf(b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":["
-                        "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"%s\"}},"
-                        "{\"key\":\"process.pid\",\"value\":{\"intValue\":\"%ld\"}}]},"
-                        "\"scopeSpans\":[{\"scope\":{\"name\":\"orderflow\",\"version\":\"%s\"},"
-                        "\"spans\":[", x->service, x->pid, OF_VERSION);
+    jw_reset(&x->body);
+    otlp_doc_open(&x->body, x->service, x->pid);
     for (size_t i = 0; i < n; i++)
-        encode_span(b, &x->ring[(x->head + i) % OTLP_QUEUE_MAX], i == 0);
-    evbuffer_add_printf(b, "]}]}]}");
+        otlp_doc_span(&x->body, &x->ring[(x->head + i) % OTLP_QUEUE_MAX], i == 0);
+    otlp_doc_close(&x->body);
     x->head = (x->head + n) % OTLP_QUEUE_MAX;
     x->count -= n;
     return n;
@@ -130,7 +169,7 @@ post_done(struct otlp *x, CURLcode rc)
                      curl_easy_strerror(rc), status);
     }
     x->in_flight = 0;
-    evbuffer_drain(x->body, evbuffer_get_length(x->body));
+    jw_reset(&x->body);
     if (x->count > 0)
         flush_arm(x, x->count >= OTLP_BATCH_MAX);
 }
@@ -151,9 +190,13 @@ post_batch(struct otlp *x)
     if (x->in_flight > 0 || x->count == 0)
         return;
     x->in_flight = encode_batch(x);
-    size_t len = evbuffer_get_length(x->body);
-    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE, (long)len);
-    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, evbuffer_pullup(x->body, -1));
+    if (x->body.failed) {
+        post_done(x, CURLE_OUT_OF_MEMORY);
+        return;
+    }
+    /* the buffer stays as it is until post_done: spans go to the ring */
+    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE, (long)x->body.len);
+    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body.buf);
     if (curl_multi_add_handle(x->multi, x->easy) != CURLM_OK) {
         post_done(x, CURLE_FAILED_INIT);
         return;
@@ -293,10 +336,10 @@ otlp_create(struct event_base *base, const char *endpoint, const char *service_n
         elen--;
     snprintf(x->url, ulen, "%.*s/v1/traces", (int)elen, endpoint);
     x->ring = malloc(OTLP_QUEUE_MAX * sizeof(*x->ring));
-    x->body = evbuffer_new();
+    jw_init(&x->body);
     x->curl_timer = evtimer_new(base, on_curl_timer, x);
     x->flush_timer = evtimer_new(base, on_flush, x);
-    if (x->ring == NULL || x->body == NULL || x->curl_timer == NULL || x->flush_timer == NULL ||
+    if (x->ring == NULL || x->curl_timer == NULL || x->flush_timer == NULL ||
         curl_setup(x) != OF_OK)
         goto fail;
     return x;
@@ -322,8 +365,7 @@ otlp_destroy(otlp *x)
         event_free(x->curl_timer);
     if (x->flush_timer != NULL)
         event_free(x->flush_timer);
-    if (x->body != NULL)
-        evbuffer_free(x->body);
+    jw_cleanup(&x->body);
     free(x->ring);
     free(x->url);
     free(x);

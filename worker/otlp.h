@@ -9,6 +9,12 @@
  * is in flight at a time. A span that finds the ring full is dropped, and so
  * is a batch the receiver did not take (connection refused, timeout, non-2xx):
  * both count in the slot's spans_dropped (orderflow_trace_spans_dropped_total).
+ *
+ * The span path is cheap by construction: a span is a fixed-size record
+ * written in place in the ring (no allocation, no formatting), and a batch is
+ * encoded by a hand-written writer for this fixed schema (common/jsonw.h)
+ * into one buffer reused for every batch; the curl easy handle (and so its
+ * keep-alive connection to the collector) is reused as well.
  */
 #ifndef OF_WORKER_OTLP_H
 #define OF_WORKER_OTLP_H
@@ -16,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/jsonw.h"
 #include "common/scoreboard.h"
 
 struct event_base;
@@ -23,7 +30,7 @@ typedef struct otlp otlp;
 
 #define OTLP_QUEUE_MAX 4096
 #define OTLP_BATCH_MAX 512
-#define OTLP_FLUSH_MS  200
+#define OTLP_FLUSH_MS  1000
 
 enum otlp_kind { OTLP_KIND_INTERNAL = 1, OTLP_KIND_SERVER = 2, OTLP_KIND_CLIENT = 3 };
 enum otlp_what { OTLP_HTTP, OTLP_DB, OTLP_HASH };
@@ -35,7 +42,8 @@ struct otlp_span {
     enum otlp_kind  kind;
     enum otlp_what  what;          /* which attributes it carries */
     uint64_t        start_ns, end_ns;   /* unix time */
-    char            name[112];
+    char            name[112];          /* OTLP_DB, OTLP_HASH; a server span
+                                           is named "<method> <route>" */
     const char     *method, *route;     /* static strings (OTLP_HTTP) */
     int             status;             /* HTTP status (OTLP_HTTP) */
     int             rows;               /* rows returned (OTLP_DB) */
@@ -53,5 +61,11 @@ void  otlp_destroy(otlp *x);
  * is counted). No other call may come between the two. */
 struct otlp_span *otlp_reserve(otlp *x);
 void              otlp_commit(otlp *x);
+
+/* The ExportTraceServiceRequest document, in three parts: open (the
+ * resource and scope), each span (first: the first of the document), close. */
+void otlp_doc_open(struct jsonw *b, const char *service, long pid);
+void otlp_doc_span(struct jsonw *b, const struct otlp_span *s, bool first);
+void otlp_doc_close(struct jsonw *b);
 
 #endif

@@ -150,7 +150,6 @@ trace_server_span(const struct trace_req *t, const struct trace_server *v)
     s->method = v->method;
     s->route = v->route;
     s->status = v->status;
-    snprintf(s->name, sizeof(s->name), "%s %s", v->method, v->route);
     of_strlcpy(s->client, v->client, sizeof(s->client));
     of_strlcpy(s->request_id, v->request_id, sizeof(s->request_id));
     otlp_commit(tr.exp);
@@ -197,12 +196,30 @@ stmt_id(const struct pool_stmt *st)
     return -1;
 }
 
+/* Appends s to out[cap] at *at, NUL-terminated, truncating. */
+static void
+cat(char *out, size_t cap, size_t *at, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > cap - 1 - *at)
+        n = cap - 1 - *at;
+    memcpy(out + *at, s, n);
+    *at += n;
+    out[*at] = '\0';
+}
+
+/* "[BEGIN ]<statement>[ COMMIT]" (per round trip: no printf). */
 static void
 stmt_names(const struct pool_trace *t, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s%s%s%s", t->begin ? "BEGIN " : "",
-             t->st != NULL ? t->st->name : "",
-             t->commit && t->st != NULL ? " " : "", t->commit ? "COMMIT" : "");
+    size_t at = 0;
+    out[0] = '\0';
+    if (t->begin)
+        cat(out, cap, &at, "BEGIN ");
+    if (t->st != NULL)
+        cat(out, cap, &at, t->st->name);
+    if (t->commit)
+        cat(out, cap, &at, t->st != NULL ? " COMMIT" : "COMMIT");
 }
 
 static void

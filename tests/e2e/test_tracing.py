@@ -30,6 +30,10 @@ TP_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 TID = "4bf92f3577b34da6a3ce929d0e0e4736"
 SID = "00f067aa0ba902b7"
 DEADLINE = 20
+# Quotes, a backslash and a non-ASCII letter: the encoder must escape them and
+# keep the document valid UTF-8 (written as a libconfig string below).
+SERVICE = 'of-test "q" \\ caf\u00e9'
+SERVICE_CFG = SERVICE.replace("\\", "\\\\").replace('"', '\\"')
 
 
 class Receiver:
@@ -116,7 +120,7 @@ def receiver():
 def srv(db_url, receiver):
     s = Server(db_url=db_url, workers=2,
                extra_cfg=f'tracing: {{ otlp_endpoint = "http://127.0.0.1:{receiver.port}"; '
-                         f'sample_ratio = 1.0; service_name = "of-test"; slow_statement_ms = 150; }};\n'
+                         f'sample_ratio = 1.0; service_name = "{SERVICE_CFG}"; slow_statement_ms = 150; }};\n'
                          'rate_limit: { login_per_minute = 0; };')
     s.start()
     yield s
@@ -140,7 +144,7 @@ def test_every_document_matches_the_otlp_json_schema(srv, receiver):
     for d in docs:
         jsonschema.validate(d, SCHEMA)
         res = {a["key"]: a["value"] for a in d["resourceSpans"][0]["resource"]["attributes"]}
-        assert res["service.name"] == {"stringValue": "of-test"}
+        assert res["service.name"] == {"stringValue": SERVICE}
 
 
 def test_valid_traceparent_is_continued_and_spans_link_up(srv, receiver):
