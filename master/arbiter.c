@@ -390,6 +390,9 @@ arb_reaped(struct arbiter *a, int slot, int st)
             a->next_spawn_ns = now + (d < ARB_BACKOFF_MAX_NS ? d : ARB_BACKOFF_MAX_NS);
         }
     }
+    /* A worker killed inside a rate-limit critical section left its lock set. */
+    if (of_sb_unlock_dead(a->sb, w->pid) > 0)
+        of_log_warn("freed the rate-limit locks worker %ld held when it died", (long)w->pid);
     of_sb_retire(a->sb, slot);
     memset(w, 0, sizeof(*w));
 
