@@ -120,6 +120,7 @@ retire_db(struct of_sb_db *to, struct of_sb_db *from)
     }
     atomic_fetch_add(&to->spans_exported, atomic_load(&from->spans_exported));
     atomic_fetch_add(&to->spans_dropped, atomic_load(&from->spans_dropped));
+    atomic_fetch_add(&to->log_dropped, atomic_load(&from->log_dropped));
 }
 
 void

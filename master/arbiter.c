@@ -194,6 +194,7 @@ arb_child(struct arbiter *a, int slot, long max_requests, pid_t master, bool job
     struct sigaction sa;
 
     of_log_set_role(jobs ? "jobs" : "worker");
+    of_log_use_nonblocking_pipe();       /* a full stderr pipe never stalls a loop */
     prctl(PR_SET_NAME, jobs ? "of-jobs" : "of-worker", 0, 0, 0);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;

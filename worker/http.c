@@ -779,7 +779,7 @@ http_create(struct event_base *base, const struct of_cfg *cfg, const struct http
     h->hooks_arg = hooks_arg;
     if ((h->evh = evhttp_new(base)) == NULL || (h->outbuf = evbuffer_new()) == NULL)
         goto fail;
-    if (cfg->server.access_log && (h->alog = accesslog_create(base)) == NULL)
+    if (cfg->server.access_log && (h->alog = accesslog_create(base, &h->slot->db.log_dropped)) == NULL)
         goto fail;
     if ((h->conns = conn_create(base, h->evh, &cfg->server, env->sb, env->slot)) == NULL)
         goto fail;
