@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 enum of_log_level of_log_min = OF_LOG_INFO;
 
 static int         log_fd = STDERR_FILENO;
+static bool        log_pipe_nb;        /* log_fd: our non-blocking stderr pipe */
 static char        log_path[4096];
 static const char *log_role = "master";
 static const char *log_ctx = "";       /* members added to each line, or "" */
@@ -63,6 +65,37 @@ of_log_open(const char *path, enum of_log_level min)
     log_fd = fd;
     snprintf(log_path, sizeof(log_path), "%s", path);
     return 0;
+}
+
+int
+of_log_fd(void)
+{
+    return log_fd;
+}
+
+/* Opening /proc/self/fd/2 makes a new open file description of the same
+ * pipe: O_NONBLOCK on it is ours alone (on fd 2 it would be shared with the
+ * master and every other child). */
+bool
+of_log_use_nonblocking_pipe(void)
+{
+    struct stat st;
+    if (log_pipe_nb)
+        return true;
+    if (log_fd != STDERR_FILENO || fstat(log_fd, &st) != 0 || !S_ISFIFO(st.st_mode))
+        return false;
+    int fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    log_fd = fd;
+    log_pipe_nb = true;
+    return true;
+}
+
+int
+of_log_pipe_fd(void)
+{
+    return log_pipe_nb ? log_fd : -1;
 }
 
 int

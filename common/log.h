@@ -23,6 +23,16 @@ int  of_log_reopen(void);
 /* The log file's descriptor (opened without following a symlink), or -1
  * when logging to stderr: for fchown, never chown by path. */
 int  of_log_file_fd(void);
+/* The descriptor lines go to now (the file, or STDERR_FILENO). */
+int  of_log_fd(void);
+/* In a process that runs an event loop (worker, jobs): when the log is
+ * stderr and stderr is a pipe (Docker), write it through a descriptor of
+ * this process's own that is non-blocking, so a full pipe never stalls the
+ * loop. A line (at most PIPE_BUF bytes, so each write is whole) that the
+ * full pipe does not take is dropped. Returns true when it is in effect. */
+bool of_log_use_nonblocking_pipe(void);
+/* That descriptor, or -1 when the log is not a non-blocking pipe. */
+int  of_log_pipe_fd(void);
 int  of_log_level_parse(const char *s, enum of_log_level *out);
 /* Role shown in every line: "master" or "worker". */
 void of_log_set_role(const char *role);

@@ -3,8 +3,13 @@
  */
 #include "common/scoreboard.h"
 
+#include <errno.h>
+#include <signal.h>
+#include <sched.h>
+#include <sodium.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 const double of_sb_bucket_bounds[OF_SB_N_BUCKETS - 1] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -26,7 +31,14 @@ of_sb_create(void)
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
-    return p;   /* anonymous mappings are zero-filled */
+    if (sodium_init() < 0) {
+        munmap(p, sizeof(struct of_scoreboard));
+        return NULL;
+    }
+    /* anonymous mappings are zero-filled; the seed is this master's own */
+    struct of_scoreboard *sb = p;
+    randombytes_buf(sb->rl_seed, sizeof(sb->rl_seed));
+    return sb;
 }
 
 void
@@ -108,6 +120,7 @@ retire_db(struct of_sb_db *to, struct of_sb_db *from)
     }
     atomic_fetch_add(&to->spans_exported, atomic_load(&from->spans_exported));
     atomic_fetch_add(&to->spans_dropped, atomic_load(&from->spans_dropped));
+    atomic_fetch_add(&to->log_dropped, atomic_load(&from->log_dropped));
 }
 
 void
@@ -145,50 +158,134 @@ of_sb_retire(struct of_scoreboard *sb, int slot)
 }
 
 uint64_t
-of_sb_rl_key(const char *kind, const char *value)
+of_sb_rl_key(const struct of_scoreboard *sb, const char *kind, const char *value)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = kind; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    h = (h ^ ':') * 1099511628211ull;
-    for (const char *p = value; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    /* SipHash(kind ":" SipHash(value)): no buffer for long names. */
+    unsigned char vh[crypto_shorthash_BYTES], in[64 + crypto_shorthash_BYTES], out[8];
+    size_t        klen = strnlen(kind, 63);
+    uint64_t      h;
+
+    crypto_shorthash(vh, (const unsigned char *)value, strlen(value), sb->rl_seed);
+    memcpy(in, kind, klen);
+    in[klen] = ':';
+    memcpy(in + klen + 1, vh, sizeof(vh));
+    crypto_shorthash(out, in, klen + 1 + sizeof(vh), sb->rl_seed);
+    memcpy(&h, out, sizeof(h));
     return h ? h : 1;
+}
+
+static bool
+holder_gone(pid_t pid)
+{
+    return kill(pid, 0) == -1 && errno == ESRCH;
+}
+
+bool
+of_sb_lock(_Atomic pid_t *lock, pid_t me)
+{
+    for (uint32_t i = 1; i <= OF_SB_LOCK_SPINS; i++) {
+        pid_t cur = 0;
+        if (atomic_compare_exchange_weak_explicit(lock, &cur, me, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return true;
+        if (i % OF_SB_LOCK_CHECK != 0 || cur == 0)
+            continue;
+        /* The holder died inside its critical section: take the lock over
+         * (only if it is still that holder's). */
+        if (holder_gone(cur) &&
+            atomic_compare_exchange_strong_explicit(lock, &cur, me, memory_order_acquire,
+                                                    memory_order_relaxed))
+            return true;
+        sched_yield();
+    }
+    return false;
+}
+
+void
+of_sb_unlock(_Atomic pid_t *lock)
+{
+    atomic_store_explicit(lock, 0, memory_order_release);
+}
+
+int
+of_sb_unlock_dead(struct of_scoreboard *sb, pid_t pid)
+{
+    int n = 0;
+    for (size_t i = 0; i < OF_SB_RL_SLOTS; i++) {
+        pid_t cur = pid;
+        if (atomic_compare_exchange_strong(&sb->rl[i].lock, &cur, 0))
+            n++;
+    }
+    return n;
+}
+
+/* Seconds until b is back to its capacity (0 = full: it may be reused). */
+static double
+until_full(const struct of_sb_bucket *b, double now)
+{
+    if (b->key == 0 || b->cap <= 0)
+        return 0;
+    double rate = b->cap / 60.0;
+    double have = b->tokens + (now - b->last) * rate;
+    return have >= b->cap ? 0 : (b->cap - have) / rate;
+}
+
+/* Lock the bucket of key in its probe window, or a free/full one to reuse.
+ * NULL with *fail_open set when a lock could not be had, or with *wait the
+ * seconds until a bucket of the (full) window can be reused. */
+static struct of_sb_bucket *
+rl_find(struct of_scoreboard *sb, uint64_t key, double now, pid_t me, bool *fail_open,
+        double *wait)
+{
+    size_t               start = (size_t)(key % OF_SB_RL_SLOTS);
+    struct of_sb_bucket *pick = NULL;
+
+    *wait = 3600;
+    for (size_t i = 0; i < OF_SB_RL_PROBE; i++) {
+        struct of_sb_bucket *b = &sb->rl[(start + i) % OF_SB_RL_SLOTS];
+        if (!of_sb_lock(&b->lock, me)) {
+            if (pick != NULL)
+                of_sb_unlock(&pick->lock);
+            *fail_open = true;
+            return NULL;
+        }
+        double left = b->key == key ? 0 : until_full(b, now);
+        if (b->key == key || (left == 0 && pick == NULL)) {
+            if (pick != NULL)
+                of_sb_unlock(&pick->lock);
+            pick = b;
+            if (b->key == key)
+                break;
+            continue;
+        }
+        if (left < *wait)
+            *wait = left;
+        of_sb_unlock(&b->lock);
+    }
+    return pick;
 }
 
 bool
 of_sb_rl_take(struct of_scoreboard *sb, uint64_t key, int per_minute, double now,
               int *retry_after)
 {
-    size_t               start = (size_t)(key % OF_SB_RL_SLOTS);
-    struct of_sb_bucket *pick = NULL;
-    double               rate = per_minute / 60.0;
+    double rate = per_minute / 60.0, wait = 0;
+    bool   fail_open = false;
 
-    for (size_t i = 0; i < OF_SB_RL_PROBE; i++) {
-        struct of_sb_bucket *b = &sb->rl[(start + i) % OF_SB_RL_SLOTS];
-        while (atomic_flag_test_and_set_explicit(&b->lock, memory_order_acquire))
-            ;
-        bool mine = b->key == key;
-        bool stale = b->key == 0 || now - b->last > 60.0 * 10;
-        if (mine || (stale && pick == NULL)) {
-            if (pick != NULL && pick != b)
-                atomic_flag_clear_explicit(&pick->lock, memory_order_release);
-            pick = b;
-            if (mine)
-                break;
-            continue;
-        }
-        if (pick == NULL && i == OF_SB_RL_PROBE - 1) {
-            pick = b;          /* everything probed is busy: reuse the last */
-            break;
-        }
-        atomic_flag_clear_explicit(&b->lock, memory_order_release);
+    struct of_sb_bucket *pick = rl_find(sb, key, now, getpid(), &fail_open, &wait);
+    if (pick == NULL) {
+        if (fail_open)
+            return true;       /* a live holder kept the lock too long */
+        *retry_after = wait < 1.0 ? 1 : (int)(wait + 0.999);
+        return false;          /* every bucket near it is in use: fail closed */
     }
     if (pick->key != key) {
         pick->key = key;
+        pick->cap = per_minute;
         pick->tokens = per_minute;
         pick->last = now;
     }
+    pick->cap = per_minute;
     pick->tokens += (now - pick->last) * rate;
     if (pick->tokens > per_minute)
         pick->tokens = per_minute;
@@ -197,9 +294,9 @@ of_sb_rl_take(struct of_scoreboard *sb, uint64_t key, int per_minute, double now
     if (ok) {
         pick->tokens -= 1.0;
     } else {
-        double wait = (1.0 - pick->tokens) / rate;
-        *retry_after = wait < 1.0 ? 1 : (int)(wait + 0.999);
+        double w = (1.0 - pick->tokens) / rate;
+        *retry_after = w < 1.0 ? 1 : (int)(w + 0.999);
     }
-    atomic_flag_clear_explicit(&pick->lock, memory_order_release);
+    of_sb_unlock(&pick->lock);
     return ok;
 }

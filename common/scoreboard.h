@@ -31,6 +31,7 @@ struct of_sb_db {
     _Atomic uint64_t stmt_count[OF_SB_MAX_STMTS];  /* round trips per statement id */
     _Atomic uint64_t stmt_sum_us[OF_SB_MAX_STMTS]; /* their time on the connection */
     _Atomic uint64_t spans_exported, spans_dropped;
+    _Atomic uint64_t log_dropped;                   /* access-log lines dropped */
 };
 
 enum of_sb_state { OF_SB_FREE = 0, OF_SB_BOOTING, OF_SB_READY, OF_SB_STOPPING };
@@ -64,13 +65,27 @@ struct of_sb_slot {
 };
 
 /* Token buckets for rate limits, shared by all workers. A bucket is found by
- * its 64-bit key hash with a short linear probe; when the probe is full the
- * stalest bucket is reused (forgetting an idle client is harmless). */
+ * its 64-bit key (SipHash of the name under a seed the master draws at start,
+ * so names cannot be crafted to collide) with a short linear probe. Only a
+ * free bucket or a full one (refilled to its capacity: forgetting it loses
+ * nothing) is ever reused for another key; an exhausted bucket is never
+ * evicted. When all of the probe window is in use by partly spent buckets the
+ * take fails closed (429 with the time until one of them is full again).
+ *
+ * Each bucket's lock word holds its holder's pid (0 = free), so a holder that
+ * died inside the critical section cannot wedge the others: a waiter that has
+ * spun OF_SB_LOCK_CHECK times checks whether the holder is alive (kill(pid,0)
+ * = ESRCH) and steals the lock; the master also clears the locks of a worker
+ * it reaps. A waiter that spins OF_SB_LOCK_SPINS times in all (a live holder
+ * starved of CPU) gives up and the take fails open (allowed). */
 #define OF_SB_RL_SLOTS 8192
 #define OF_SB_RL_PROBE 8
+#define OF_SB_LOCK_CHECK 4096
+#define OF_SB_LOCK_SPINS (1u << 20)
 
 struct of_sb_bucket {
-    atomic_flag lock;
+    _Atomic pid_t lock;       /* 0 = free, else the holder's pid */
+    int         cap;          /* the per_minute it was filled with */
     uint64_t    key;          /* 0 = free */
     double      tokens;
     double      last;         /* monotonic seconds of the last refill */
@@ -103,6 +118,7 @@ struct of_scoreboard {
     struct of_sb_db    retired_db;
     struct of_sb_slot slots[OF_SB_MAX_WORKERS];
     struct of_sb_bucket rl[OF_SB_RL_SLOTS];
+    unsigned char    rl_seed[16];        /* crypto_shorthash key, drawn in of_sb_create */
     struct of_sb_jobs jobs;
 };
 
@@ -132,6 +148,15 @@ void of_sb_retire(struct of_scoreboard *sb, int slot);
  * *retry_after the whole seconds until a token is back (>= 1). */
 bool of_sb_rl_take(struct of_scoreboard *sb, uint64_t key, int per_minute, double now,
                    int *retry_after);
-uint64_t of_sb_rl_key(const char *kind, const char *value);
+/* The bucket key of a (kind, name): SipHash-2-4 under sb->rl_seed; never 0. */
+uint64_t of_sb_rl_key(const struct of_scoreboard *sb, const char *kind, const char *value);
+
+/* A lock word in shared memory: take it as pid me, stealing it from a holder
+ * that no longer exists; false after OF_SB_LOCK_SPINS spins (fail open). */
+bool of_sb_lock(_Atomic pid_t *lock, pid_t me);
+void of_sb_unlock(_Atomic pid_t *lock);
+/* The master reaped pid: free every rate-limit lock it still held. Returns
+ * how many it freed. */
+int  of_sb_unlock_dead(struct of_scoreboard *sb, pid_t pid);
 
 #endif

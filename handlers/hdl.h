@@ -50,6 +50,10 @@ struct hdl_io {
     void (*add_header)(struct hdl_req *r, const char *name, const char *value);
     /* Send status with body (copied) and Content-Type; ends the request. */
     void (*send)(struct hdl_req *r, int status, const char *ctype, const char *body, size_t len);
+    /* The same for a body in static storage (the embedded assets): sent by
+     * reference, never copied. May be NULL (then send is used). */
+    void (*send_static)(struct hdl_req *r, int status, const char *ctype, const char *body,
+                        size_t len);
 };
 
 struct hdl_req {

@@ -67,7 +67,7 @@ tee_send(struct hdl_req *r, int status, const char *ctype, const char *body, siz
     hdl_reply_tagged(r, body, len, etag);
 }
 
-static const struct hdl_io tee_io = { tee_header, tee_add_header, tee_send };
+static const struct hdl_io tee_io = { tee_header, tee_add_header, tee_send, NULL };
 
 static void
 tee_begin(struct hdl_req *r, struct tee *t)

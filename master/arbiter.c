@@ -194,6 +194,7 @@ arb_child(struct arbiter *a, int slot, long max_requests, pid_t master, bool job
     struct sigaction sa;
 
     of_log_set_role(jobs ? "jobs" : "worker");
+    of_log_use_nonblocking_pipe();       /* a full stderr pipe never stalls a loop */
     prctl(PR_SET_NAME, jobs ? "of-jobs" : "of-worker", 0, 0, 0);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;
@@ -390,6 +391,9 @@ arb_reaped(struct arbiter *a, int slot, int st)
             a->next_spawn_ns = now + (d < ARB_BACKOFF_MAX_NS ? d : ARB_BACKOFF_MAX_NS);
         }
     }
+    /* A worker killed inside a rate-limit critical section left its lock set. */
+    if (of_sb_unlock_dead(a->sb, w->pid) > 0)
+        of_log_warn("freed the rate-limit locks worker %ld held when it died", (long)w->pid);
     of_sb_retire(a->sb, slot);
     memset(w, 0, sizeof(*w));
 

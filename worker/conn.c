@@ -26,6 +26,7 @@
 #define YIELD_US        1000     /* step back from accepting this long */
 #define YIELD_MAX       10       /* ... at most this many times in a row */
 #define FAIR_SLACK      1        /* connections above the least busy worker */
+#define READ_SLACK      (64 * 1024)  /* unread input past one whole request */
 
 struct conns {
     struct event_base          *base;
@@ -201,6 +202,14 @@ on_accepted(struct event_base *base, void *arg)
         free(c);
         return NULL;
     }
+    /* Nothing else bounds what the bufferevent reads while no callback
+     * drains it (libevent 2.1 stops reading once a request is parsed, other
+     * versions keep reading for close detection while a response is
+     * written): past this the socket is left unread and the client's bytes
+     * wait in the kernel. evhttp keeps a Content-Length body in this buffer
+     * until all of it is there, so the bound is one whole request. */
+    bufferevent_setwatermark(c->bev, EV_READ, 0,
+                             cs->cfg->max_header_size + cs->cfg->max_body_size + READ_SLACK);
     c->cs = cs;
     c->fd = -1;
     c->next_new = fresh;

@@ -401,7 +401,8 @@ server_span(struct wreq *q, uint64_t now)
 }
 
 static void
-io_send(struct hdl_req *r, int status, const char *ctype, const char *body, size_t len)
+io_send_body(struct hdl_req *r, int status, const char *ctype, const char *body, size_t len,
+             bool by_ref)
 {
     struct wreq *q = (struct wreq *)r;
     struct http *h = q->h;
@@ -439,8 +440,12 @@ io_send(struct hdl_req *r, int status, const char *ctype, const char *body, size
     }
     /* evhttp would send a body after a HEAD response too (without a
      * Content-Length), which desynchronises keep-alive clients. */
-    if (len > 0 && q->r.method != HDL_HEAD)
-        evbuffer_add(h->outbuf, body, len);
+    if (len > 0 && q->r.method != HDL_HEAD) {
+        if (by_ref)
+            evbuffer_add_reference(h->outbuf, body, len, NULL, NULL);
+        else
+            evbuffer_add(h->outbuf, body, len);
+    }
     /* A detached request (client gone) is freed inside this call. */
     evhttp_send_reply(q->ev, status, NULL, h->outbuf);
     evbuffer_drain(h->outbuf, evbuffer_get_length(h->outbuf));
@@ -452,10 +457,23 @@ io_send(struct hdl_req *r, int status, const char *ctype, const char *body, size
         h->hooks->request_done(h->hooks_arg);
 }
 
+static void
+io_send(struct hdl_req *r, int status, const char *ctype, const char *body, size_t len)
+{
+    io_send_body(r, status, ctype, body, len, false);
+}
+
+static void
+io_send_static(struct hdl_req *r, int status, const char *ctype, const char *body, size_t len)
+{
+    io_send_body(r, status, ctype, body, len, true);
+}
+
 static const struct hdl_io wreq_io = {
     .header = io_header,
     .add_header = io_add_header,
     .send = io_send,
+    .send_static = io_send_static,
 };
 
 static void
@@ -779,7 +797,7 @@ http_create(struct event_base *base, const struct of_cfg *cfg, const struct http
     h->hooks_arg = hooks_arg;
     if ((h->evh = evhttp_new(base)) == NULL || (h->outbuf = evbuffer_new()) == NULL)
         goto fail;
-    if (cfg->server.access_log && (h->alog = accesslog_create(base)) == NULL)
+    if (cfg->server.access_log && (h->alog = accesslog_create(base, &h->slot->db.log_dropped)) == NULL)
         goto fail;
     if ((h->conns = conn_create(base, h->evh, &cfg->server, env->sb, env->slot)) == NULL)
         goto fail;

@@ -32,6 +32,7 @@ struct db_sum {
     uint64_t wait_hist[OF_SB_N_BUCKETS], wait_sum_us;
     uint64_t stmt_count[OF_SB_MAX_STMTS], stmt_sum_us[OF_SB_MAX_STMTS];
     uint64_t spans_exported, spans_dropped;
+    uint64_t log_dropped;
 };
 
 struct sums {
@@ -121,6 +122,7 @@ add_db(struct db_sum *to, struct of_sb_db *from)
     }
     to->spans_exported += LOAD(from->spans_exported);
     to->spans_dropped += LOAD(from->spans_dropped);
+    to->log_dropped += LOAD(from->log_dropped);
 }
 
 /* Replica routing: queries per pool, the measured lag (worst worker). */
@@ -459,6 +461,10 @@ print_db(struct tbuf *b, const struct db_sum *d)
                  "# TYPE orderflow_trace_spans_dropped_total counter\n"
                  "orderflow_trace_spans_dropped_total %llu\n",
               (unsigned long long)d->spans_exported, (unsigned long long)d->spans_dropped);
+    tb_printf(b, "# HELP orderflow_access_log_dropped_total Access-log lines dropped: the log pipe was full.\n"
+                 "# TYPE orderflow_access_log_dropped_total counter\n"
+                 "orderflow_access_log_dropped_total %llu\n",
+              (unsigned long long)d->log_dropped);
 }
 
 static void

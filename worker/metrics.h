@@ -18,6 +18,7 @@
  *   orderflow_db_statement_duration_seconds{statement} summary (sum, count), round trips
  *   orderflow_trace_spans_exported_total              counter, spans the receiver took
  *   orderflow_trace_spans_dropped_total               counter, queue full or export failed
+ *   orderflow_access_log_dropped_total                counter, log pipe full (lines dropped)
  *
  * Reading the scoreboard takes no lock: counters are relaxed atomics, so a
  * scrape is a consistent-enough snapshot, as with any Prometheus client.

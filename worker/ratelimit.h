@@ -6,10 +6,16 @@
 #define OF_RATELIMIT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct of_scoreboard;
 struct cfg_rate_limit;
+
+/* The per-IP bucket name of a client address: an IPv6 address stands for
+ * its /64 (one subscriber's prefix: rotating inside it changes nothing), an
+ * IPv4-mapped one for its IPv4 address; IPv4 as is. */
+void ratelimit_ip_key(const char *ip, char *out, size_t cap);
 
 /* Each returns true when allowed; on false, *retry_after is set (seconds). */
 bool ratelimit_allow_login_ip(struct of_scoreboard *sb, const struct cfg_rate_limit *rl,

@@ -61,6 +61,7 @@ static struct route table[] = {
 #ifdef OF_TEST_ROUTES
     { HDL_GET,    "/__test/slow",            RT_PUBLIC, 0,        test_slow,         0 },
     { HDL_GET,    "/__test/sleep_db",        RT_PUBLIC, 0,        test_sleep_db,     0 },
+    { HDL_GET,    "/__test/rl_park",         RT_PUBLIC, 0,        test_rl_park,      0 },
 #endif
 };
 

@@ -7,8 +7,11 @@
 #include "store/sql.h"
 #include "common/util.h"
 #include "common/log.h"
+#include "common/scoreboard.h"
+#include "worker/ratelimit.h"
 
 #include <string.h>
+#include <unistd.h>
 
 static int64_t
 ms_param(struct hdl_req *r)
@@ -55,4 +58,22 @@ test_sleep_db(struct hdl_req *r)
     const char *p[] = { of_mem_printf(r->mem, "%lld", (long long)ms) };
     of_log_info("test sleep_db: pg_sleep of %lld ms queued", (long long)ms);  /* tests wait on it */
     pool_query(worker_self()->pool, r->mem, &pool_stmt_test_sleep, p, sleep_done, r);
+}
+
+/* A worker parked inside a rate-limit critical section, as if it had been
+ * killed there: the chaos test SIGKILLs it after the log line. */
+void
+test_rl_park(struct hdl_req *r)
+{
+    struct of_scoreboard *sb = worker_self()->sb;
+    char                  ip[64];
+    ratelimit_ip_key(r->client_ip, ip, sizeof(ip));
+    uint64_t key = of_sb_rl_key(sb, "login-ip", ip);
+    if (!of_sb_lock(&sb->rl[key % OF_SB_RL_SLOTS].lock, getpid())) {
+        hdl_reply_error(r, 503, "lock busy");
+        return;
+    }
+    of_log_info("test rl_park: holding the rate-limit lock of login-ip %s", ip);
+    for (;;)
+        pause();
 }

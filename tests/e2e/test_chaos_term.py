@@ -6,6 +6,11 @@ returned) must get an HTTP answer: no reset, no EOF before a status line. A
 client refused before it connected is allowed (the listener was closed by
 then). The master exits 0. Repeated on fresh servers; the per-run figures are
 printed (pytest -s, or the ctest log).
+
+The same burst with SIGHUP instead: the retiring generation of workers drains
+its share of the backlog before it closes its copy of the listener, so every
+client gets an answer -- none is reset, none even refused (the socket stays
+open for the new generation).
 """
 import http.client
 import json
@@ -13,6 +18,8 @@ import signal
 import threading
 import time
 import uuid
+
+import pytest
 
 from ofclient import Server, make_admin, register_and_login, token_for
 
@@ -52,11 +59,11 @@ def one_client(port, go, kind, token, order_body, out, i):
         conn.close()
 
 
-def term_run(db_url, token, order_body):
+def term_run(db_url, token, order_body, sig=signal.SIGTERM):
     srv = Server(db_url=db_url, workers=2, extra_cfg=NO_LIMITS + POOL,
                  server_cfg="backlog = 1024;")
     srv.start()
-    srv.wait_workers(2)
+    pids0 = srv.wait_workers(2)
     out = [None] * CLIENTS
     go = threading.Event()
     threads = [threading.Thread(target=one_client,
@@ -67,10 +74,19 @@ def term_run(db_url, token, order_body):
         t.start()
     go.set()
     time.sleep(0.02)
-    srv.proc.send_signal(signal.SIGTERM)
-    rc = srv.proc.wait(timeout=30)
+    srv.proc.send_signal(sig)
+    if sig == signal.SIGHUP:
+        deadline = time.time() + 60      # the old generation gone, the new one serving
+        while time.time() < deadline and (set(srv.worker_pids()) & set(pids0)
+                                          or len(srv.worker_pids()) != 2):
+            time.sleep(0.05)
+        assert not set(srv.worker_pids()) & set(pids0), srv.log()[-3000:]
+    else:
+        rc = srv.proc.wait(timeout=30)
     for t in threads:
         t.join(30)
+    if sig == signal.SIGHUP:
+        rc = srv.stop()
     assert not any(t.is_alive() for t in threads)
     counts = {}
     for o in out:
@@ -78,7 +94,9 @@ def term_run(db_url, token, order_body):
     return rc, counts, out, srv
 
 
-def test_term_with_200_in_flight_answers_every_connected_client(db_url):
+@pytest.fixture(scope="module")
+def order_setup(db_url):
+    """A user's token and the body of an order it may place."""
     make_admin(db_url, *ADMIN)
     srv = Server(db_url=db_url, workers=2, extra_cfg=NO_LIMITS + POOL)
     srv.start()
@@ -95,8 +113,11 @@ def test_term_with_200_in_flight_answers_every_connected_client(db_url):
         cust = r.json()["id"]
     finally:
         assert srv.stop() == 0
-    order_body = json.dumps({"customer_id": cust,
-                             "items": [{"product_id": pid, "quantity": 1}]})
+    return tok, json.dumps({"customer_id": cust, "items": [{"product_id": pid, "quantity": 1}]})
+
+
+def test_term_with_200_in_flight_answers_every_connected_client(db_url, order_setup):
+    tok, order_body = order_setup
     figures = []
     for run in range(RUNS):
         rc, counts, out, s = term_run(db_url, tok, order_body)
@@ -112,3 +133,17 @@ def test_term_with_200_in_flight_answers_every_connected_client(db_url):
         assert bad == [], (counts, bad[:5], s.log()[-4000:])
         assert all(o[0] in ("answered", "refused") for o in out), counts
     print("TERM figures:", figures)
+
+
+
+def test_hup_with_200_in_flight_answers_every_client(db_url, order_setup):
+    tok, order_body = order_setup
+    figures = []
+    for run in range(3):
+        rc, counts, out, s = term_run(db_url, tok, order_body, sig=signal.SIGHUP)
+        figures.append((rc, counts))
+        print(f"HUP run {run + 1}: exit {rc}, {counts}")
+        assert rc == 0, (rc, s.log()[-3000:])
+        bad = [o for o in out if o[0] != "answered"]
+        assert bad == [], (counts, bad[:5], s.log()[-4000:])
+    print("HUP figures:", figures)

@@ -17,6 +17,8 @@ connection: nothing after the ambiguous request may be parsed as a request.
 """
 import json
 import os
+import select
+import socket
 
 import pytest
 
@@ -543,6 +545,70 @@ def test_hostile_headers(srv, header):
     resps, _, _ = send(srv, data)
     r = assert_4xx(resps)
     assert r.status in (400, 401), r
+
+
+# ---- a client that sends and does not read (issue 11 item 3) ----
+
+JUNK_CAP = 24 << 20        # per connection: far more than any socket buffer holds
+
+
+def rss_anon_kib(pids):
+    total = 0
+    for p in pids:
+        with open(f"/proc/{p}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    total += int(line.split()[1])
+    return total
+
+
+def stream_junk_unread(port, path, cap):
+    """Ask for path, never read the answer, send junk until the server stops
+    taking it (the socket is not writable for 2 s) or cap bytes went out.
+    Returns (socket, bytes sent)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)   # the answer cannot all land
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+    s.connect(("127.0.0.1", port))
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    s.setblocking(False)
+    junk, sent = b"j" * 65536, 0
+    while sent < cap:
+        _, w, _ = select.select([], [s], [], 2.0)
+        if not w:
+            break                            # pushed back: the server stopped reading
+        try:
+            sent += s.send(junk)
+        except BlockingIOError:
+            continue
+        except OSError:
+            break                            # the server closed: also bounded
+    return s, sent
+
+
+def test_unread_answer_with_streamed_junk_is_bounded(srv):
+    """During a large answer (the Swagger bundle when it is embedded) the
+    worker stops reading the client: junk it streams stays in the kernel
+    socket buffers, the worker's anonymous memory does not grow with it.
+    (libevent 2.1 already stops reading once the headers are parsed; the
+    read high-watermark of worker/conn.c holds it also where nothing does --
+    this guards both.)"""
+    path = "/docs/swagger-ui-bundle.js"
+    if srv.req("GET", path).status != 200:
+        path = "/openapi.json"                  # a build without swagger-ui-dist
+    for _ in range(4):
+        assert srv.req("GET", path).status == 200
+    pids = srv.worker_pids()
+    before = rss_anon_kib(pids)
+    conns = [stream_junk_unread(srv.port, path, JUNK_CAP) for _ in range(4)]
+    after = rss_anon_kib(pids)
+    sent = sum(n for _, n in conns)
+    for s, _ in conns:
+        s.close()
+    assert all(n < JUNK_CAP for _, n in conns), [n for _, n in conns]
+    # 96 MiB were offered; the workers took no more than a few socket buffers
+    assert after - before < 16 * 1024, (before, after, sent)
+    assert srv.req("GET", "/health").status == 200
 
 
 # ---- afterwards: nobody died, nothing answered 5xx ----

@@ -86,7 +86,7 @@ io_send(struct hdl_req *r, int status, const char *ctype, const char *body, size
     f->len = len;
 }
 
-static const struct hdl_io fio = { io_header, io_add_header, io_send };
+static const struct hdl_io fio = { io_header, io_add_header, io_send, NULL };
 
 /* ---- repositories that answer at once ---- */
 

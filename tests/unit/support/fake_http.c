@@ -45,7 +45,15 @@ io_send(struct hdl_req *r, int status, const char *ctype, const char *body, size
     f->json = len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
 }
 
-static const struct hdl_io fake_io = { io_header, io_add_header, io_send };
+static void
+io_send_static(struct hdl_req *r, int status, const char *ctype, const char *body, size_t len)
+{
+    struct fake_req *f = (struct fake_req *)r;
+    io_send(r, status, ctype, body, len);
+    f->static_body = body;
+}
+
+static const struct hdl_io fake_io = { io_header, io_add_header, io_send, io_send_static };
 
 struct fake_req *
 fake_req_new(struct hdl_services *svc, enum hdl_method m, const char *path, const char *query,

@@ -23,6 +23,7 @@ struct fake_req {
     char            out_headers[8][2][128];
     int             n_out_headers;
     char           *body;
+    const char     *static_body;    /* the body, when sent by reference */
     json_t         *json;
 };
 
