@@ -252,6 +252,8 @@ def test_usr2_winch_quit_keepalive_clients_lose_nothing(db_url, shop):
             progress(cs)
             s.signal(signal.SIGQUIT)
             assert s.proc.wait(timeout=60) == 0, s.log()[-3000:]
+            assert log_has(s, lambda l: l.get("pid") == old_pid and
+                           l.get("msg", "").startswith("graceful stop")), "QUIT to an old master is graceful"
             progress(cs)
         finally:
             finish(cs)

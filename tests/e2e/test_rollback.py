@@ -206,3 +206,15 @@ def test_winch_rollback_quit_new_restarts_old_workers():
             assert request(s.port, "GET", "/health", timeout=10).status == 200
     finally:
         cleanup(s, new)
+
+
+def test_quit_is_quick_except_for_an_old_master():
+    """The signal table: QUIT is a quick stop, graceful only for an old
+    master during an upgrade (that case: test_reload_keepalive)."""
+    s = Server(workers=2)
+    s.start()
+    rc = s.stop(sig=signal.SIGQUIT)
+    assert rc == 0
+    msgs = [l.get("msg", "") for l in s.log_lines() if l.get("role") == "master"]
+    assert any(m.startswith("quick stop of") for m in msgs), msgs
+    assert not any(m.startswith("graceful stop") for m in msgs), msgs
