@@ -19,13 +19,14 @@ Such an attempt counts as "not sent" only if the server shows no trace of it:
   - no access-log line has its X-Request-ID (each attempt has its own);
   - a POST's retry was not a replay (`Idempotent-Replayed: true` would mean
     the server ran the first attempt and its answer was lost);
-  - no worker ended other than by being asked to (no error-level exit line,
-    no "graceful_timeout reached").
+  - every worker that left exited with status 0 after its graceful stop (no
+    signal death, no error-level exit line, no "graceful_timeout reached").
 Afterwards every 201 order exists as answered and no key made two orders.
 """
 import http.client
 import json
 import os
+import re
 import select
 import signal
 import threading
@@ -211,6 +212,9 @@ def check(s, cs, db_url):
             if (l.get("level") == "error" and l.get("msg", "").startswith("worker "))
             or "graceful_timeout reached" in l.get("msg", "")]
     assert died == [], died
+    exits = [l["msg"] for l in s.log_lines()
+             if l.get("role") == "master" and re.match(r"worker \d+ \(slot \d+\) ", l.get("msg", ""))]
+    assert exits and all("exited with status 0" in m for m in exits), exits
     orders = {k: v for c in cs for k, v in c.orders.items()}
     assert orders, "no order was made"
     rows = run_psql(db_url, "SELECT notes || ' ' || id FROM orders WHERE notes LIKE 'ka-%'")
