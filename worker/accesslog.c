@@ -153,12 +153,12 @@ accesslog_add(struct accesslog *al, const struct accesslog_entry *e)
                      "{\"ts\":\"%s\",\"level\":\"info\",\"role\":\"worker\",\"pid\":%ld,"
                      "\"msg\":\"access\",\"request_id\":\"%s\",\"method\":\"%s\",\"route\":\"%s\","
                      "\"path\":\"%s\",\"status\":%d,\"bytes\":%zu,\"latency_ms\":%llu.%03llu,"
-                     "\"client_ip\":\"%s\",\"user_id\":%lld,"
+                     "\"client_ip\":\"%s\",\"scheme\":\"%s\",\"user_id\":%lld,"
                      "\"trace_id\":\"%.32s\",\"span_id\":\"%.16s\"}\n",
                      ts, al->pid, e->request_id, e->method, e->route, path, e->status, e->bytes,
                      (unsigned long long)(e->dur_ns / 1000000u),
                      (unsigned long long)(e->dur_ns / 1000u % 1000u), e->client_ip,
-                     (long long)e->user_id, tid, sid);
+                     e->scheme != NULL ? e->scheme : "http", (long long)e->user_id, tid, sid);
     if (n <= 0 || (size_t)n >= sizeof(line))
         return;
     if (al->len + (size_t)n > sizeof(al->buf))

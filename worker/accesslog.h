@@ -34,6 +34,7 @@ struct accesslog_entry {
     const char *route;         /* template, or "unmatched" */
     const char *path;          /* decoded path, may be NULL */
     const char *client_ip;
+    const char *scheme;        /* "http" or "https" (trusted X-Forwarded-Proto) */
     int         status;
     size_t      bytes;
     uint64_t    dur_ns;

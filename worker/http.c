@@ -93,6 +93,7 @@ struct wreq {
     bool                       gone;
     char                       request_id[129];
     char                       client_ip[INET6_ADDRSTRLEN];
+    const char                *scheme;       /* "http", or a trusted X-Forwarded-Proto */
     struct trace_req           trace;        /* set by step_trace */
 };
 
@@ -228,8 +229,24 @@ sockaddr_str(const struct sockaddr *sa, char *out, size_t cap)
         of_strlcpy(out, "unix", cap);
 }
 
+/* X-Forwarded-Proto from a trusted proxy: "https" or "http" (nginx sends
+ * $scheme); anything else leaves the scheme of our own listener, "http". */
+static const char *
+forwarded_scheme(struct evkeyvalq *in)
+{
+    const char *p = evhttp_find_header(in, "X-Forwarded-Proto");
+    if (p == NULL)
+        return "http";
+    size_t len = strlen(p);
+    of_trim(&p, &len);
+    if (len == 5 && strncasecmp(p, "https", 5) == 0)
+        return "https";
+    return "http";
+}
+
 /* The peer's address, or -- when the peer is a trusted proxy -- the rightmost
- * X-Forwarded-For entry that is not itself a trusted proxy. */
+ * X-Forwarded-For entry that is not itself a trusted proxy; and the scheme
+ * (X-Forwarded-Proto, trusted the same way). */
 static void
 set_client_ip(struct wreq *q, struct evkeyvalq *in)
 {
@@ -244,11 +261,13 @@ set_client_ip(struct wreq *q, struct evkeyvalq *in)
     }
     sockaddr_str(peer, q->client_ip, sizeof(q->client_ip));
     q->r.client_ip = q->client_ip;
+    q->scheme = "http";
 
     bool trusted = peer->sa_family == AF_UNIX ||
                    netaddr_cidr_match(s->forwarded_allow, s->n_forwarded_allow, peer);
     if (!trusted)
         return;
+    q->scheme = forwarded_scheme(in);
     const char *xff = evhttp_find_header(in, "X-Forwarded-For");
     if (xff == NULL)
         return;
@@ -380,6 +399,7 @@ access_log(struct wreq *q, uint64_t dur_ns)
         .route = q->route ? q->route->tmpl : "unmatched",
         .path = q->r.path,
         .client_ip = q->client_ip,
+        .scheme = q->scheme,
         .status = q->status,
         .bytes = q->bytes,
         .dur_ns = dur_ns,

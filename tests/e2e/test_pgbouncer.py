@@ -11,8 +11,10 @@ statement_timeout; the pool then reconnects without it (one warning).
 Layout: the module's fresh migrated database (conftest `db_url`, migrated
 directly, never through PgBouncer: `migrate` holds a session advisory lock)
 <- PgBouncer started here as a child process (as `postgres` when we are root:
-it refuses root), its own ini, 127.0.0.1 on a free port, auth_type = trust,
-pool_mode = transaction, default_pool_size = 2 <- the server, 2 workers x
+it refuses root), its ini built from deploy/pgbouncer/pgbouncer.ini (the
+settings docs/operations.md recommends) with only the site keys replaced:
+127.0.0.1 on a free port, auth_type = trust, its own paths; and
+default_pool_size = 2 <- the server, 2 workers x
 pool_size 4 = 8 client connections multiplexed onto at most 2 server ones.
 
 - a slice of the API end to end: register/login/me, products (create, list,
@@ -33,6 +35,7 @@ pool_size 4 = 8 client connections multiplexed onto at most 2 server ones.
 pgbouncer_mode.py (a pytest plugin) runs any other e2e module through a
 PgBouncer the same way: `pytest -p pgbouncer_mode test_orders.py ...`.
 """
+import configparser
 import os
 import pwd
 import shutil
@@ -55,6 +58,19 @@ WORKERS, POOL_SIZE = 2, 4  # the server's client connections: 8
 assert os.path.exists(PGBOUNCER), "pgbouncer missing: scripts/deps.sh test installs it"
 
 
+DEPLOY_INI = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../deploy/pgbouncer/pgbouncer.ini")
+SITE_KEYS = {"listen_addr", "listen_port", "unix_socket_dir", "auth_type", "auth_file",
+             "admin_users", "logfile", "pidfile"}
+
+
+def deploy_ini():
+    """The [pgbouncer] settings of deploy/pgbouncer/pgbouncer.ini."""
+    cp = configparser.ConfigParser(inline_comment_prefixes=(";",), comment_prefixes=(";", "#"))
+    with open(DEPLOY_INI) as f:
+        cp.read_file(f)
+    return dict(cp["pgbouncer"])
+
+
 class PgBouncer:
     """pgbouncer in the foreground, its own ini/log/port, stopped by PID."""
 
@@ -68,28 +84,20 @@ class PgBouncer:
         self.proc = None
         with open(os.path.join(self.dir, "userlist.txt"), "w") as f:
             f.write('"postgres" ""\n')
+        # every [pgbouncer] setting of deploy/pgbouncer/pgbouncer.ini (the one
+        # docs/operations.md recommends) but the site ones and the pool size
+        ini = dict(deploy_ini(), listen_addr="127.0.0.1", listen_port=str(self.port),
+                   unix_socket_dir="", auth_type="trust", auth_file=f"{self.dir}/userlist.txt",
+                   admin_users="postgres", logfile=self.log_path, pidfile=f"{self.dir}/pgbouncer.pid",
+                   default_pool_size=str(pool_size))
+        assert ini["pool_mode"] == "transaction"
+        ini["pool_mode"] = pool_mode
         with open(self.ini, "w") as f:
             f.write(
                 "[databases]\n"
                 + (f"* = host={pg.host} port={pg.port} user=postgres\n" if dbname == "*" else
                    f"{dbname} = host={pg.host} port={pg.port} dbname={dbname} user=postgres\n") +
-                "[pgbouncer]\n"
-                "listen_addr = 127.0.0.1\n"
-                f"listen_port = {self.port}\n"
-                "unix_socket_dir =\n"
-                "auth_type = trust\n"
-                f"auth_file = {self.dir}/userlist.txt\n"
-                "admin_users = postgres\n"
-                f"pool_mode = {pool_mode}\n"
-                f"default_pool_size = {pool_size}\n"
-                "min_pool_size = 0\n"
-                "reserve_pool_size = 0\n"
-                "max_client_conn = 200\n"
-                f"logfile = {self.log_path}\n"
-                f"pidfile = {self.dir}/pgbouncer.pid\n"
-                "server_check_delay = 0\n"
-                "server_login_retry = 1\n"
-            )
+                "[pgbouncer]\n" + "".join(f"{k} = {v}\n" for k, v in ini.items()))
         if os.getuid() == 0:   # pgbouncer refuses to run as root
             pw = pwd.getpwnam("postgres")
             for p in [self.dir] + [os.path.join(self.dir, n) for n in os.listdir(self.dir)]:

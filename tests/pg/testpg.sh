@@ -6,6 +6,8 @@
 #   testpg.sh stop DIR    pg_ctl stop -m fast, then remove DIR.
 #   testpg.sh pgstop DIR  stop the server but keep DIR (tests of "database down").
 #   testpg.sh pgstart DIR start an existing, stopped cluster again (same port).
+#   testpg.sh pgkill DIR  stop the server with -m immediate (a crash: WAL recovery
+#                         at the next pgstart), keep DIR.
 #
 # Both start and stop are idempotent. PostgreSQL refuses to run as root: when
 # run as root the cluster belongs to the `postgres` system user (DIR is chowned
@@ -17,7 +19,7 @@ set -eu
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 
-usage() { echo "usage: $0 start|stop|pgstop|pgstart DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start|stop|pgstop|pgkill|pgstart DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 cmd=$1
 dir=$2
@@ -139,6 +141,8 @@ case "$cmd" in
     start)   do_start ;;
     stop)    do_stop ;;
     pgstop)  do_pgstop ;;
+    pgkill)  d=$(cd "$dir" && pwd -P)
+             ! is_running "$d" || as_owner "$PGBIN/pg_ctl" -D "$d/data" -m immediate -w -t 60 -s stop ;;
     pgstart) [ -f "$dir/data/PG_VERSION" ] || { echo "testpg: no cluster in $dir" >&2; exit 1; }
              d=$(cd "$dir" && pwd -P); is_running "$d" || start_server "$d" ;;
     *)       usage ;;
