@@ -48,6 +48,7 @@ def units_for_verify(tmp):
     return os.path.join(tmp, "orderflow.service"), os.path.join(tmp, "orderflow.socket")
 
 
+@pytest.mark.static
 def test_units_verify(tmp_path):
     service, sock = units_for_verify(str(tmp_path))
     r = subprocess.run([ANALYZE, "verify", service, sock], capture_output=True, text=True,
@@ -55,6 +56,7 @@ def test_units_verify(tmp_path):
     assert r.returncode == 0 and "orderflow" not in r.stderr, r.stdout + r.stderr
 
 
+@pytest.mark.static
 def test_unit_settings_and_exposure(tmp_path):
     with open(os.path.join(UNITS, "orderflow.service")) as f:
         svc = f.read()
