@@ -191,6 +191,12 @@ cc -std=c17 -O1 -D_GNU_SOURCE -I"$ROOT" $(pkg-config --cflags libpq) bench/stmts
     $(pkg-config --libs libevent libevent_pthreads jansson libpq libconfig libsodium libjwt libsystemd) \
     -lpthread 2>"$TMP/stmts.log" || { cat "$TMP/stmts.log" >&2; die "bench/stmts.c failed to build"; }
 "$TMP/stmts" > "$TMP/stmts.txt"
+# bench/pool_loop.c: the pool's single-query loop (moved out of the unit tests)
+# shellcheck disable=SC2046
+cc -std=c17 -O2 -D_GNU_SOURCE -I"$ROOT" $(pkg-config --cflags libpq) bench/pool_loop.c \
+    -o "$TMP/pool_loop" "$B/libof_store.a" "$B/libof_domain.a" "$B/libof_config.a" "$B/libof_common.a" \
+    $(pkg-config --libs libevent libevent_pthreads jansson libpq libconfig libsodium libjwt libsystemd) \
+    -lpthread 2>"$TMP/pool_loop.log" || { cat "$TMP/pool_loop.log" >&2; die "bench/pool_loop.c failed to build"; }
 
 # ---------------------------------------------------------------- database
 log "starting a throwaway PostgreSQL"
@@ -199,6 +205,9 @@ URL=$(tests/pg/testpg.sh start "$TMP/pg" | tail -n 1)
 . "$TMP/pg/env"
 ORDERFLOW_DATABASE_URL=$URL "$BIN" migrate up >"$TMP/migrate.log" 2>&1 ||
     { cat "$TMP/migrate.log" >&2; die "migrate failed"; }
+log "pool loop (bench/pool_loop.c)"
+POOL_LOOP_N=40000; [ "$QUICK" = 0 ] || POOL_LOOP_N=4000
+"$TMP/pool_loop" "$URL" "$POOL_LOOP_N" > "$TMP/pool_loop.txt" || die "bench/pool_loop failed"
 PASSWORD=$(openssl rand -hex 16)
 printf '%s\n' "$PASSWORD" | ORDERFLOW_DATABASE_URL=$URL "$BIN" user create --email "$EMAIL" \
     --role admin >"$TMP/user.log" 2>&1 || { cat "$TMP/user.log" >&2; die "user create failed"; }
@@ -747,6 +756,7 @@ NW=$(echo "$WORKERS" | wc -w)
              "server's figures; in \"others\" above): $SINK."
     fi
     if [ -s "$TMP/replica.md" ]; then cat "$TMP/replica.md"; fi
+    echo "Pool loop, no HTTP (bench/pool_loop.c): $(cat "$TMP/pool_loop.txt")"
     if [ -s "$TMP/perf.txt" ]; then
         echo
         echo "perf record of the workers during the product read (self time by library, then by symbol):"

@@ -13,6 +13,15 @@
   tests that stop and start PostgreSQL (never stop the shared one).
 
 Servers are started with ofclient.Server(db_url=...).
+
+Marker ``static``: a test that runs no orderflow binary (a file check, a
+linter) in a module whose other tests do; scripts/test.sh's ASan pass
+deselects these (``-m "not static"``), as nothing of them is sanitized.
+
+Skips are counted: with OF_SKIP_LOG set (scripts/test.sh does), every skip
+appends one line ``SKIP <test id>: <reason>`` to that file, and the summary
+prints them. A skip is allowed only for a documented platform reason (README,
+"Testing"); a missing tool is a failure (scripts/deps.sh test installs it).
 """
 import os
 import shutil
@@ -160,9 +169,27 @@ def private_pg():
     shutil.rmtree(owned, ignore_errors=True)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "static: runs no orderflow binary (not repeated under ASan)")
+
+
+def _skip_reason(rep):
+    lr = rep.longrepr
+    if isinstance(lr, tuple) and len(lr) == 3:
+        return str(lr[2]).removeprefix("Skipped: ")
+    return str(lr)
+
+
 def pytest_terminal_summary(terminalreporter):
     """test_openapi's explicit list of API.md routes not built yet, printed
-    on every run of that module, pass or fail."""
+    on every run of that module, pass or fail; and every skip, to
+    OF_SKIP_LOG when set."""
     mod = sys.modules.get("test_openapi")
     if mod is not None:
         terminalreporter.write_line(mod.not_built_yet_line())
+    skipped = terminalreporter.stats.get("skipped", [])
+    path = os.environ.get("OF_SKIP_LOG")
+    if path and skipped:
+        lines = "".join(f"SKIP {r.nodeid}: {_skip_reason(r)}\n" for r in skipped)
+        with open(path, "a") as f:           # O_APPEND: parallel modules do not mix lines
+            f.write(lines)

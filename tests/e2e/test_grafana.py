@@ -8,6 +8,7 @@ import json
 import os
 import re
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ofclient import Server
@@ -59,6 +60,7 @@ def exposed(port):
     return names
 
 
+@pytest.mark.static
 def test_dashboard_is_grafana_json():
     d, exprs = dashboard_exprs()
     assert d["uid"] and d["title"]

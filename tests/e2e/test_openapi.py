@@ -156,6 +156,7 @@ def apimd_routes(text):
     return named
 
 
+@pytest.mark.static
 def test_apimd_route_parser():
     text = "`GET|PATCH /a/{id}` and `POST\n  /b/{id}/retry` and `DELETE /c`"
     assert apimd_routes(text) == {("GET", "/a/{id}"), ("PATCH", "/a/{id}"),
@@ -240,6 +241,7 @@ def test_docs_page(server, doc):
         assert "openapi.json" in page
 
 
+@pytest.mark.static
 def test_redocly_lint():
     npx = shutil.which("npx")
     assert npx is not None, "npx missing: scripts/deps.sh test installs npm"

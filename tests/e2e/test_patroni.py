@@ -1,3 +1,4 @@
+# ctest-labels: ha
 """Failover and switchover with the real engine (issue 14 item 3); ctest labels e2e, ha.
 
 etcd + two Patroni-managed PostgreSQL 15 nodes (patroni_cluster.py,

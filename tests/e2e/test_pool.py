@@ -2,12 +2,17 @@
 OF_TEST_ROUTES for GET /__test/sleep_db?ms=N, which holds one pool connection
 for N ms) against a real PostgreSQL.
 
-- pool_size 2 and many concurrent requests: all succeed (they queue);
-- a full pool past database.queue_timeout_ms: 503 + Retry-After;
-- PostgreSQL stopped under a running server: /ready 503, data routes 503
-  quickly, /health 200; started again: recovery without a restart;
-- clients that vanish mid-request leak no connection.
-The stop/start test uses a private cluster, never the shared one.
+- pool_size 2 and many concurrent requests: all succeed (they queue), and
+  PostgreSQL never sees more than 2 of them at once;
+- a full pool past database.queue_timeout_ms: 503 + Retry-After while both
+  holders are still running;
+- clients that vanish mid-request leak no connection: afterwards two requests
+  run side by side again.
+Every check waits on what PostgreSQL or the server reports (pg_stat_activity,
+statuses), with a generous outer deadline; nothing is timed. PostgreSQL
+stopped and started under a running server (/ready, /health, 503 +
+Retry-After, recovery without a restart) is test_chaos's
+test_postgres_restart_mid_load (one private cluster for that, not two).
 """
 import socket
 import threading
@@ -51,7 +56,7 @@ def parallel(n, fn):
     return out
 
 
-def ready_when_up(srv, timeout=10):
+def ready_when_up(srv, timeout=30):
     return wait_for(lambda: srv.req("GET", "/ready", timeout=3).status == 200, timeout)
 
 
@@ -79,12 +84,25 @@ def test_pool_size_2_many_concurrent_requests_all_succeed(db_url, product_id, pg
         res = parallel(40, lambda i: srv.req("GET", f"/api/v1/products/{product_id}", timeout=20))
         assert [getattr(r, "status", r) for r in res] == [200] * 40
         assert all(r.json()["name"] == "Pool Lamp" for r in res)
-        if sleep_route_available(srv):
-            # 12 x 100 ms on 2 connections: they must queue, and all succeed.
-            t0 = time.time()
-            res = parallel(12, lambda i: srv.req("GET", "/__test/sleep_db?ms=100", timeout=20))
-            assert [getattr(r, "status", r) for r in res] == [200] * 12
-            assert time.time() - t0 >= 0.55
+        if not sleep_route_available(srv):
+            pytest.fail("binary built without OF_TEST_ROUTES (scripts/test.sh builds with -DOF_TEST_ROUTES=ON)")
+        # 12 x 200 ms on 2 connections: they must queue, and all succeed;
+        # PostgreSQL, sampled meanwhile, never sees more than 2 at once.
+        seen, done = [], threading.Event()
+
+        def sample():
+            while not done.is_set():
+                seen.append(sleeping_backends(pg, db_url))
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            res = parallel(12, lambda i: srv.req("GET", "/__test/sleep_db?ms=200", timeout=30))
+        finally:
+            done.set()
+            sampler.join(30)
+        assert [getattr(r, "status", r) for r in res] == [200] * 12
+        assert seen and max(seen) <= 2, seen
         # never more connections than workers x pool_size
         assert pg.backends(db_url) <= 2
 
@@ -100,58 +118,24 @@ def test_queue_timeout_503_with_retry_after(db_url, pg):
         assert ready_when_up(srv)
         if not sleep_route_available(srv):
             pytest.fail("binary built without OF_TEST_ROUTES (scripts/test.sh builds with -DOF_TEST_ROUTES=ON)")
-        holders = [threading.Thread(target=srv.req, args=("GET", "/__test/sleep_db?ms=3000"),
-                                    kwargs={"timeout": 10}) for _ in range(2)]
+        holders = [threading.Thread(target=srv.req, args=("GET", "/__test/sleep_db?ms=4000"),
+                                    kwargs={"timeout": 60}) for _ in range(2)]
         for t in holders:
             t.start()
         # both connections really busy before the probe
-        assert wait_for(lambda: sleeping_backends(pg, db_url) == 2, 5)
-        t0 = time.time()
-        r = srv.req("GET", "/__test/sleep_db?ms=1", timeout=10)
-        waited = time.time() - t0
+        assert wait_for(lambda: sleeping_backends(pg, db_url) == 2, 30)
+        # queue_timeout 300 ms, holders 4 s: the probe's 503 comes while both
+        # connections are still held (it gave up in the queue, it was not served)
+        r = srv.req("GET", "/__test/sleep_db?ms=1", timeout=15)
         assert r.status == 503
         assert r.json() == {"detail": "Service unavailable"}
         assert r.header("Retry-After") is not None
-        assert 0.25 <= waited < 2.0, waited
+        assert all(t.is_alive() for t in holders)
+        assert sleeping_backends(pg, db_url) == 2
         for t in holders:
-            t.join()
+            t.join(60)
         # and the pool is fine afterwards
         assert srv.req("GET", "/__test/sleep_db?ms=1").status == 200
-
-
-def test_postgres_stopped_then_started_recovers_without_restart(private_pg):
-    url = private_pg.create_db()
-    pid = int(private_pg.psql("INSERT INTO products (name, price_cents) VALUES ('Down Lamp', 1) RETURNING id",
-                              db=url.split("/")[3].split("?")[0]).splitlines()[0])
-    with Server(db_url=url, workers=2, extra_cfg=pool_cfg(size=2, queue_ms=2000)) as srv:
-        assert ready_when_up(srv)
-        workers = srv.worker_pids()
-        assert srv.req("GET", f"/api/v1/products/{pid}").status == 200
-
-        private_pg.stop_server()
-        try:
-            # every worker notices (each answers for its own pool)
-            assert wait_for(lambda: all(srv.req("GET", "/ready").status == 503 for _ in range(6)), 10)
-            r = srv.req("GET", "/ready")
-            assert r.status == 503
-            assert r.json() == {"status": "unavailable", "database": "down"}
-            assert srv.req("GET", "/health").status == 200
-            for _ in range(6):
-                t0 = time.time()
-                r = srv.req("GET", f"/api/v1/products/{pid}", timeout=10)
-                assert r.status == 503, r
-                assert r.json() == {"detail": "Service unavailable"}
-                assert r.header("Retry-After") is not None
-                assert time.time() - t0 < 1.5    # fails fast, not after queue_timeout
-        finally:
-            private_pg.start_server()
-
-        # back without restarting anything: reconnect backoff is capped at 5 s
-        assert wait_for(lambda: all(srv.req("GET", "/ready").status == 200 for _ in range(6)), 15)
-        assert wait_for(lambda: srv.req("GET", f"/api/v1/products/{pid}").status == 200, 5)
-        assert srv.worker_pids() == workers
-        assert srv.proc.poll() is None
-    private_pg.drop_db(url)
 
 
 def _send_and_vanish(port, path):
@@ -172,10 +156,16 @@ def test_client_disconnect_mid_request_leaks_no_connection(db_url, pg):
         assert wait_for(lambda: pg.psql("SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' "
                                         f"AND datname = '{db_url.split('/')[3].split('?')[0]}' "
                                         "AND pid <> pg_backend_pid()") == "0", 10)
-        t0 = time.time()
-        res = parallel(2, lambda i: srv.req("GET", "/__test/sleep_db?ms=1000", timeout=10))
+        # both connections came back: two requests run side by side
+        # (PostgreSQL shows both sleeping at once)
+        both = []
+        sampler = threading.Thread(target=lambda: both.append(
+            wait_for(lambda: sleeping_backends(pg, db_url) == 2, 30)))
+        sampler.start()
+        res = parallel(2, lambda i: srv.req("GET", "/__test/sleep_db?ms=3000", timeout=30))
+        sampler.join(60)
         assert [r.status for r in res] == [200, 200]
-        assert time.time() - t0 < 1.9      # side by side (one after the other is >= 2 s)
+        assert both == [True]
         assert pg.backends(db_url) <= 2
         active = pg.psql("SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' "
                          f"AND datname = '{db_url.split('/')[3].split('?')[0]}' "

@@ -1,3 +1,4 @@
+# ctest-labels: ha
 """Read replicas (issue 14) against a real streaming standby: a throwaway
 primary (private_pg), a standby made from it with pg_basebackup -c fast -R
 on its own port and socket dir, and OrderFlow with database.replica_url.

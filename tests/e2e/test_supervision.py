@@ -8,6 +8,8 @@ SIGSTOP -> killed and replaced after worker_timeout; HUP with workers 2->3
 under a request loop with zero failures; TTIN/TTOU; TERM with a slow request
 in flight; workers dying at boot stop the master with exit 1; max_requests
 recycling; USR1 log reopen; pidfile life cycle.
+sd_notify and socket activation are test_systemd's (with systemd's own
+systemd-socket-activate), not repeated here.
 """
 import datetime
 import json
@@ -420,64 +422,6 @@ def test_unix_socket_listen():
     finally:
         assert s.stop() == 0
     assert not os.path.exists(sock)
-
-
-def test_sd_notify_ready_reloading_stopping():
-    s = SupServer(workers=2)
-    path = os.path.join(s.dir, "notify.sock")
-    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    ns.bind(path)
-    ns.settimeout(10)
-    s.env["NOTIFY_SOCKET"] = path
-
-    def expect(word):
-        while True:
-            msg = ns.recv(4096).decode()
-            if word in msg.split("\n"):
-                return msg
-
-    try:
-        with s:
-            msg = expect("READY=1")
-            assert f"MAINPID={s.proc.pid}" in msg
-            s.signal(signal.SIGHUP)
-            expect("RELOADING=1")
-            expect("READY=1")
-            s.signal(signal.SIGTERM)
-            expect("STOPPING=1")
-            assert s.proc.wait(timeout=15) == 0
-    finally:
-        ns.close()
-
-
-def test_socket_activation_uses_listen_fds():
-    s = SupServer(workers=1)
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(64)
-    port = lsock.getsockname()[1]
-    fd = lsock.fileno()
-    s.logf = open(s.log_path, "ab")
-    # LISTEN_PID must be the server's own pid: set it in a shell that execs it
-    s.proc = subprocess.Popen(
-        ["/bin/bash", "-c", f'exec 3<&{fd} {fd}<&-; LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"',
-         BIN, "serve", "-c", s.cfg_path],
-        env=s.env, stdout=s.logf, stderr=s.logf, pass_fds=(fd,))
-    lsock.close()
-    try:
-        deadline = time.time() + 10
-        ok = False
-        while time.time() < deadline and not ok:
-            try:
-                ok = request(port, "GET", "/health", timeout=1).status == 200
-            except OSError:
-                time.sleep(0.05)
-        assert ok, s.log()
-        assert any("socket passed by systemd" in l.get("msg", "") for l in s.log_lines())
-        with pytest.raises(OSError):   # server.listen was not bound
-            request(s.port, "GET", "/health", timeout=1)
-    finally:
-        assert s.stop() == 0
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges")

@@ -11,7 +11,8 @@ needed):
   nobody binds (the master used LISTEN_FDS);
 - sd_notify: the test listens on its own AF_UNIX datagram NOTIFY_SOCKET and
   sees READY=1 once the workers serve, RELOADING=1 then READY=1 around HUP,
-  and STOPPING=1 on TERM.
+  and STOPPING=1 on TERM; MAINPID= is the master's pid.
+(test_supervision's copies of the last two went: one scenario, one place.)
 """
 import os
 import re
@@ -48,6 +49,7 @@ def units_for_verify(tmp):
     return os.path.join(tmp, "orderflow.service"), os.path.join(tmp, "orderflow.socket")
 
 
+@pytest.mark.static
 def test_units_verify(tmp_path):
     service, sock = units_for_verify(str(tmp_path))
     r = subprocess.run([ANALYZE, "verify", service, sock], capture_output=True, text=True,
@@ -55,6 +57,7 @@ def test_units_verify(tmp_path):
     assert r.returncode == 0 and "orderflow" not in r.stderr, r.stdout + r.stderr
 
 
+@pytest.mark.static
 def test_unit_settings_and_exposure(tmp_path):
     with open(os.path.join(UNITS, "orderflow.service")) as f:
         svc = f.read()
@@ -115,6 +118,7 @@ def test_socket_activation(tmp_path):
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, log.read_text()[-3000:]
+    assert "socket passed by systemd" in log.read_text(), log.read_text()[-3000:]
     assert_no_sanitizer_report(str(log))
 
 
@@ -159,6 +163,7 @@ def test_sd_notify_ready_reload_stopping():
     try:
         s.start(wait=False)
         ready = ns.wait_for("READY=1")
+        assert f"MAINPID={s.proc.pid}" in ns.messages[ready], ns.messages[ready]
         # READY=1 means the workers serve.
         assert request(s.port, "GET", "/health").status == 200
         assert s.proc.poll() is None

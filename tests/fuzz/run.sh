@@ -1,9 +1,10 @@
 #!/bin/sh
 # run.sh BUILD_DIR TARGET SECONDS -- one libFuzzer target for a bounded time
-# (what ctest's fuzz.TARGET tests do). It replays every input of the committed
-# corpus tests/fuzz/corpus/TARGET/ first (the regression inputs included),
-# then mutates for SECONDS; new inputs go to BUILD_DIR/work-TARGET, never
-# into the source tree. A crash, leak, UB report, timeout (10 s per input) or
+# (what ctest's fuzz_long.TARGET tests do). It replays every input of the
+# committed corpus tests/fuzz/corpus/TARGET/ first (the regression inputs
+# included), then mutates for SECONDS; new inputs go to BUILD_DIR/work-TARGET,
+# never into the source tree. SECONDS = 0: the replay only, every corpus input
+# once, no mutation (ctest's fuzz.TARGET, the fast default). A crash, leak, UB report, timeout (10 s per input) or
 # a property abort() fails the run; the input is left in
 # BUILD_DIR/TARGET-crash-* (copy it into the corpus and write a unit test).
 set -eu
@@ -20,6 +21,15 @@ dict=""
 [ -f "$root/tests/fuzz/$t.dict" ] && dict="-dict=$root/tests/fuzz/$t.dict"
 export LSAN_OPTIONS="suppressions=$root/tests/fuzz/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+if [ "$secs" = 0 ]; then
+    n=$(find "$seeds" -type f | wc -l)
+    [ "$n" -gt 0 ] || { echo "run.sh: empty corpus $seeds" >&2; exit 1; }
+    echo "run.sh: replaying $n corpus inputs of $t"
+    # files (not the directory) as arguments: libFuzzer runs each exactly once
+    find "$seeds" -type f -print0 | sort -z | xargs -0 "$bin" -timeout=10 -rss_limit_mb=2048 \
+        -artifact_prefix="$out/$t-"
+    exit $?
+fi
 # shellcheck disable=SC2086
 exec "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="$out/$t-" $dict "$work" "$seeds"
