@@ -105,7 +105,7 @@ main(int argc, char **argv)
         n = 16;
     of_log_min = OF_LOG_ERROR;
     struct loop b = { event_base_new(), NULL, NULL, n, 0, 0, 0 };
-    struct pool_opts o = { argv[1], 4, 5000, 5000, 2, true, NULL };
+    struct pool_opts o = { argv[1], 4, 5000, 5000, 2, true, NULL, false };
     b.p = pool_create(b.base, &o, stmts, OF_ARRAY_LEN(stmts));
     struct of_mem m;
     of_mem_init(&m);

@@ -31,6 +31,7 @@
 #define PGC_BACKOFF_MAX_MS     5000
 #define PGC_WATCHDOG_MARGIN_MS 2000
 #define PGC_QUICK_BREAK_NS     1000000000ull  /* up for less than this: back off */
+#define PGC_STANDBY_RETRY_NS   5000000000ull  /* a replica pool on a primary looks again */
 
 const struct pool_stmt pgconn_st_begin  = { "of_begin", "BEGIN", 0, 0 };
 const struct pool_stmt pgconn_st_commit = { "of_commit", "COMMIT", 0, 0 };
@@ -41,6 +42,8 @@ static const struct pool_stmt *const pgconn_internal_stmts[] = {
 
 static void pgconn_broken(struct pgconn *c, const char *why);
 static void pgconn_connect_step(struct pgconn *c);
+static void pgconn_close(struct pgconn *c);
+static void pgconn_schedule(struct pgconn *c, int delay_ms);
 
 /* ---- state -------------------------------------------------------------- */
 
@@ -198,6 +201,20 @@ pgconn_ready(struct pgconn *c)
     c->sh->hooks->idle(c->sh->owner);
 }
 
+/* After a failover the replica pool's connections sit on the new primary
+ * (prefer-standby took what was there); once a standby is back they should
+ * move to it, or the next switchover takes the catalog reads down with the
+ * primary. Redial every few seconds while on a primary: libpq's
+ * target_session_attrs picks the standby when there is one. */
+static bool
+pgconn_on_wrong_primary(const struct pgconn *c)
+{
+    if (!c->sh->prefer_standby || of_mono_ns() - c->up_since < PGC_STANDBY_RETRY_NS)
+        return false;
+    const char *role = pgconn_role(c);
+    return role != NULL && strcmp(role, "primary") == 0;
+}
+
 void
 pgconn_release(struct pgconn *c)
 {
@@ -210,6 +227,13 @@ pgconn_release(struct pgconn *c)
     }
     if (c->read_only) {
         pgconn_broken(c, "the node is read-only now (25006): finding the primary");
+        return;
+    }
+    if (pgconn_on_wrong_primary(c)) {
+        of_log_info("PostgreSQL connection %d: a replica pool on a primary, looking for a standby",
+                    c->idx);
+        pgconn_close(c);
+        pgconn_schedule(c, 0);
         return;
     }
     PGTransactionStatusType ts = PQtransactionStatus(c->pg);

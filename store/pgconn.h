@@ -65,6 +65,7 @@ struct pgconn_shared {
     int                            connect_timeout_s;
     bool                           prepared;
     bool                           no_options;   /* server (PgBouncer) refused "options" */
+    bool                           prefer_standby; /* see pool_opts */
     bool                           db_ok;        /* last connect attempt succeeded */
     bool                           down_logged;
     const struct pool_stmt *const *stmts;

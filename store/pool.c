@@ -448,6 +448,7 @@ pool_init(pool *p, struct event_base *base, const struct pool_opts *o)
     sh->stmt_timeout_ms = o->statement_timeout_ms;
     sh->connect_timeout_s = o->connect_timeout_s;
     sh->prepared = o->prepared_statements;
+    sh->prefer_standby = o->prefer_standby;
     sh->hooks = &pool_conn_hooks;
     sh->owner = p;
     if (sh->stmt_timeout_ms > 0)

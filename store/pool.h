@@ -78,6 +78,8 @@ struct pool_opts {
     int         connect_timeout_s;     /* 0 = none (a prepare still gets 10 s) */
     bool        prepared_statements;   /* false behind PgBouncer < 1.21 */
     const char *application_name;      /* NULL: fallback_application_name "orderflow" */
+    bool        prefer_standby;        /* a replica pool: a connection that landed on a
+                                          primary redials now and then for a standby */
 };
 
 struct pool_res {

@@ -178,6 +178,7 @@ wire_replica(struct worker *w)
             .connect_timeout_s = d->connect_timeout,
             .prepared_statements = d->prepared_statements,
             .application_name = app_name,
+            .prefer_standby = true,
         };
         w->replica_pool = pool_create(w->base, &o, store_catalog_stmts, store_catalog_nstmts);
         if (w->replica_pool == NULL)

@@ -84,7 +84,7 @@ psql_count(const char *sql)
 static struct pool_opts
 dbcfg(int size, int queue_ms, int stmt_ms, bool prepared)
 {
-    struct pool_opts d = { url, size, queue_ms, stmt_ms, 2, prepared, NULL };
+    struct pool_opts d = { url, size, queue_ms, stmt_ms, 2, prepared, NULL, false };
     return d;
 }
 
