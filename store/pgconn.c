@@ -204,13 +204,15 @@ pgconn_ready(struct pgconn *c)
 /* After a failover the replica pool's connections sit on the new primary
  * (prefer-standby took what was there); once a standby is back they should
  * move to it, or the next switchover takes the catalog reads down with the
- * primary. Redial every few seconds while on a primary: libpq's
- * target_session_attrs picks the standby when there is one. */
+ * primary. Redial every few seconds while on a primary, one connection at
+ * a time: libpq's target_session_attrs picks the standby when there is one. */
 static bool
 pgconn_on_wrong_primary(const struct pgconn *c)
 {
     if (!c->sh->prefer_standby || of_mono_ns() - c->up_since < PGC_STANDBY_RETRY_NS)
         return false;
+    if (c->sh->nopen < 2)
+        return false;                    /* never the last one: reads keep a connection */
     const char *role = pgconn_role(c);
     return role != NULL && strcmp(role, "primary") == 0;
 }

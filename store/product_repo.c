@@ -158,8 +158,11 @@ struct op {
     void            *arg;
     int              missing_rc;
     bool             may_lag;       /* read from a replica */
-    /* A replica read, to be asked again of the primary if the replica
-     * went away under it (the catalog answers, no 503). */
+    bool             retried;       /* asked of the other side once already */
+    /* A catalog read, to be asked once of the other side if the one it went
+     * to failed as a server (the catalog answers, no 503): the primary when
+     * the replica went away under it, a connected replica (however far
+     * behind) when the primary is down and not yet replaced. */
     struct replica_route   *rt;
     const struct pool_stmt *st;
     const char *const      *params;
@@ -171,7 +174,7 @@ catalog_query(struct replica_route *rt, struct op *op, const struct pool_stmt *s
               const char *const *params, pool_cb cb)
 {
     pool *pl = replica_route_catalog(rt, &op->may_lag);
-    if (op->may_lag) {
+    if (replica_route_has_replica(rt)) {
         op->rt = rt;
         op->st = st;
         const char **cp = of_mem_alloc(op->m, (size_t)st->nparams * sizeof(*cp) + 1);
@@ -182,14 +185,18 @@ catalog_query(struct replica_route *rt, struct op *op, const struct pool_stmt *s
     pool_query(pl, op->m, st, params, cb, op);
 }
 
-/* The replica failed as a server, not the read: ask the primary once. */
+/* The side asked failed as a server, not the read: ask the other once. */
 static bool
 catalog_retry(struct op *op, const struct pool_res *res, pool_cb cb)
 {
-    if (res->rc != OF_UNAVAILABLE || !op->may_lag)
+    if (res->rc != OF_UNAVAILABLE || op->rt == NULL || op->retried)
         return false;
-    op->may_lag = false;
-    pool_query(replica_route_primary(op->rt), op->m, op->st, op->params, cb, op);
+    pool *other = op->may_lag ? replica_route_primary(op->rt) : replica_route_standby(op->rt);
+    if (other == NULL)
+        return false;
+    op->retried = true;
+    op->may_lag = !op->may_lag;
+    pool_query(other, op->m, op->st, op->params, cb, op);
     return true;
 }
 

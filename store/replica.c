@@ -130,6 +130,18 @@ replica_route_catalog(struct replica_route *rt, bool *lagging)
     return r ? rt->replica : rt->primary;
 }
 
+bool
+replica_route_has_replica(const struct replica_route *rt)
+{
+    return rt->replica != NULL;
+}
+
+pool *
+replica_route_standby(struct replica_route *rt)
+{
+    return rt->replica != NULL && pool_ready(rt->replica) ? rt->replica : NULL;
+}
+
 pool *
 replica_route_primary(struct replica_route *rt)
 {

@@ -64,6 +64,11 @@ void replica_route_destroy(struct replica_route *rt);
 pool *replica_route_catalog(struct replica_route *rt, bool *lagging);
 /* Everything else. */
 pool *replica_route_primary(struct replica_route *rt);
+/* A replica pool is configured. */
+bool  replica_route_has_replica(const struct replica_route *rt);
+/* The replica pool when one is configured and connected, whatever its lag,
+ * else NULL: where a catalog read goes when the primary cannot answer. */
+pool *replica_route_standby(struct replica_route *rt);
 
 struct replica_stats {
     bool    configured, usable;
