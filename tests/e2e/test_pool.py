@@ -75,7 +75,7 @@ def test_ready_200_when_database_up(db_url):
         assert ready_when_up(srv)
         r = srv.req("GET", "/ready")
         assert r.status == 200
-        assert r.json() == {"status": "ready", "database": "ok"}
+        assert r.json() == {"status": "ready", "database": "ok", "role": "primary"}
 
 
 def test_pool_size_2_many_concurrent_requests_all_succeed(db_url, product_id, pg):
