@@ -104,7 +104,7 @@ SNAP_PIDS=$WORKERS
         read -r p_rps _ _ _ _ _ < "$TMP/rep_primary_$w.res"
         read -r r_rps _ r_p99 _ _ _ < "$TMP/rep_replica_$w.res"
         printf '| product %s | %s | %s | %s | %s |\n' "$w" "$(cell_rps "$p_rps")" "$(cell_rps "$r_rps")" \
-            "$(awk -v a="$r_rps" -v b="$p_rps" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')" "$(ms "$r_p99")"
+            "$(awk -v a="$r_rps" -v b="$p_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" "$(ms "$r_p99")"
     done
     echo
     echo "Replica server's pools after the runs: $REP_QUERIES."
