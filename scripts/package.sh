@@ -39,12 +39,15 @@ mkdir "$src"
 # the tree as git sees it (tracked and new files, nothing ignored: no build
 # directories); a plain copy without build*/ when this is no git checkout
 if git -C "$root" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    # (a file deleted in the work tree but still in the index is left out)
     (cd "$root" && git ls-files -z --cached --others --exclude-standard |
-        xargs -0 -I{} sh -c '[ -e "$1" ] && cp --parents -P "$1" "$2" || true' sh {} "$src")
+        tar --null -T - --ignore-failed-read -cf - 2>/dev/null) | tar -C "$src" -xf -
 else
     (cd "$root" && tar cf - --exclude='./build*' --exclude=./dist --exclude=./var .) | (cd "$src" && tar xf -)
 fi
 
+# both cores unless the caller says otherwise (debhelper reads parallel=N)
+export DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-parallel=$(nproc)}"
 (cd "$src" && dpkg-buildpackage -us -uc -b) >"$tmp/build.log" 2>&1 || {
     tail -n 60 "$tmp/build.log" >&2
     echo "package: dpkg-buildpackage failed (log above)" >&2

@@ -33,7 +33,7 @@ import uuid
 
 import pytest
 
-from ofclient import BIN
+from ofclient import BIN, PSQL
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get("OF_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "../..")))
@@ -42,7 +42,7 @@ TESTPG = os.path.join(SRC, "tests", "pg", "testpg.sh")
 
 def run_psql(url, sql, check=True, timeout=30):
     """Run sql (one or more statements) against url; stdout, stripped."""
-    r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+    r = subprocess.run([PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
                        capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:
         raise AssertionError(f"psql failed ({r.returncode}): {sql}\n{r.stderr}")

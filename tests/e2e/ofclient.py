@@ -5,6 +5,7 @@ loopback port, and stopped by PID at the end. Nothing here mocks anything.
 """
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -13,11 +14,41 @@ import time
 import http.client
 
 BIN = os.environ.get("ORDERFLOW_BIN", os.path.join(os.path.dirname(__file__), "../../build/orderflow"))
+# PostgreSQL's own binaries. psql straight from there: /usr/bin/psql is
+# Debian's pg_wrapper, a Perl script that costs 60 ms of CPU per call (the
+# suite runs psql a thousand times).
+PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
+PSQL = os.path.join(PGBIN, "psql") if os.access(os.path.join(PGBIN, "psql"), os.X_OK) else "psql"
 TEST_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    with socket.socket() as s:
+    """A loopback port nothing listens on, below the kernel's ephemeral range:
+    a port the kernel picks (bind to 0) can be taken again at once as the
+    local end of any test's outgoing connection, and the server's bind then
+    fails with EADDRINUSE (seen in CI). Ports under the range are never
+    handed out implicitly; tests pick them at random and check they bind."""
+    lo, _ = _ephemeral_range()
+    top = max(lo - 1, 2048)
+    for _ in range(200):
+        port = random.randint(max(1024, top - 20000), top)
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:        # a crowded machine: the kernel's pick
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from conftest import migrate, run_psql, BIN, SRC
+from ofclient import PSQL
 
 
 def schema_dump(url):
@@ -170,7 +171,7 @@ def test_unreachable_database_fails_cleanly():
      "SELECT seq, 'mail', 'lost' FROM e", "23514"),
 ])
 def test_schema_invariants_are_constraints(db_url, sql, state):
-    r = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose", "-d", db_url],
+    r = subprocess.run([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose", "-d", db_url],
                        input="\\set VERBOSITY verbose\n" + sql + ";\n", capture_output=True, text=True)
     assert r.returncode != 0
     assert state in r.stderr, r.stderr

@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from conftest import run_psql
-from ofclient import Server, make_admin, register_and_login, token_for
+from ofclient import PSQL, Server, make_admin, register_and_login, token_for
 
 BASE = "/api/v1/orders"
 
@@ -624,7 +624,7 @@ def wait_sql(db_url, sql, what, timeout=60):
 def start_holder(db_url, tag, sql):
     """psql running sql then a long pg_sleep, tagged by application_name;
     returns (process, backend pid) once the pg_sleep runs (the locks are held)."""
-    holder = subprocess.Popen(["psql", "-X", "-q", "-d", db_url, "-c",
+    holder = subprocess.Popen([PSQL, "-X", "-q", "-d", db_url, "-c",
                                f"SET application_name = '{tag}'; BEGIN; {sql}; SELECT pg_sleep(120); ROLLBACK;"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     bpid = wait_sql(db_url, "SELECT pid FROM pg_stat_activity WHERE application_name = "

@@ -20,7 +20,7 @@ import uuid
 import pytest
 
 from conftest import run_psql
-from ofclient import Server, make_admin, register_and_login, token_for
+from ofclient import PSQL, Server, make_admin, register_and_login, token_for
 
 EVT_ID = re.compile(r"^evt_[0-9A-HJKMNP-TV-Z]{26}$")
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -265,7 +265,7 @@ def test_notify_of_events_arrives_after_commit(srv, db_url, user, admin, cust):
     """A psql session LISTENing on of_events is notified by an order creation
     (the jobs process's wake-up)."""
     p = product(srv, admin)
-    lis = subprocess.Popen(["stdbuf", "-oL", "psql", "-X", "-q", "-A", "-t", "-d", db_url],
+    lis = subprocess.Popen(["stdbuf", "-oL", PSQL, "-X", "-q", "-A", "-t", "-d", db_url],
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         lis.stdin.write(b"LISTEN of_events;\nSELECT 'ready';\n")
@@ -298,7 +298,7 @@ def test_every_event_writer_wakes_after_commit_and_orders_touch_no_product_chann
     of_products notification after the orders is the marker product's PATCH."""
     p, marker = product(srv, admin), product(srv, admin)
     a, b = account(srv, user[1], "10.00"), account(srv, user[1], "0.00")
-    lis = subprocess.Popen(["stdbuf", "-oL", "psql", "-X", "-q", "-A", "-t", "-d", db_url],
+    lis = subprocess.Popen(["stdbuf", "-oL", PSQL, "-X", "-q", "-A", "-t", "-d", db_url],
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     xfer = {"from_account_id": a["id"], "to_account_id": b["id"], "amount": "0.01"}
     writes = [

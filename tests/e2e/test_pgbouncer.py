@@ -49,7 +49,7 @@ import uuid
 import pytest
 
 from conftest import run_psql
-from ofclient import Server, free_port, make_admin, register_and_login, token_for
+from ofclient import PSQL, Server, free_port, make_admin, register_and_login, token_for
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 POOL_SIZE_SERVER = 2       # PgBouncer default_pool_size (server connections)
@@ -131,7 +131,7 @@ class PgBouncer:
     def show(self, what):
         """SHOW <what> on the admin console: a list of dicts."""
         url = f"postgresql://postgres@127.0.0.1:{self.port}/pgbouncer"
-        r = subprocess.run(["psql", "-X", "-q", "-A", "-F", "\t", "-P", "footer=off",
+        r = subprocess.run([PSQL, "-X", "-q", "-A", "-F", "\t", "-P", "footer=off",
                             "-d", url, "-c", f"SHOW {what}"],
                            capture_output=True, text=True, timeout=10)
         assert r.returncode == 0, r.stderr

@@ -24,7 +24,7 @@ import pytest
 from conftest import run_psql
 from ofclient import Server, make_admin, register_and_login, token_for
 
-PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
+from ofclient import PGBIN
 DEADLINE = 60
 
 
