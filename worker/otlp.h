@@ -56,6 +56,10 @@ struct otlp_span {
 otlp *otlp_create(struct event_base *base, const char *endpoint, const char *service_name,
                   struct of_sb_db *counters);
 void  otlp_destroy(otlp *x);
+/* At a worker's exit, its loop no longer running: send what the ring holds
+ * (and finish the batch in flight), blocking for at most timeout_ms; what
+ * is left then is counted as dropped. */
+void  otlp_flush_now(otlp *x, int timeout_ms);
 
 /* A span to fill, then otlp_commit(); NULL when the ring is full (the drop
  * is counted). No other call may come between the two. */

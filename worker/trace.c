@@ -309,6 +309,12 @@ trace_init(struct event_base *base, const struct cfg_tracing *cfg, struct of_sb_
 }
 
 void
+trace_flush(int timeout_ms)
+{
+    otlp_flush_now(tr.exp, timeout_ms);
+}
+
+void
 trace_shutdown(void)
 {
     otlp_destroy(tr.exp);

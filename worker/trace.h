@@ -50,6 +50,9 @@ struct trace_server {
  * table (their order gives the statement ids of /metrics). OF_OK or OF_ERR. */
 int  trace_init(struct event_base *base, const struct cfg_tracing *cfg, struct of_sb_slot *slot,
                 const struct pool_stmt *const *stmts, size_t nstmts);
+/* At the worker's exit: export the spans still queued, for at most
+ * timeout_ms (a graceful stop must not lose the last second's spans). */
+void trace_flush(int timeout_ms);
 void trace_shutdown(void);
 
 /* Fill t from the request's headers (either may be NULL). */

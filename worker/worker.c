@@ -8,6 +8,7 @@
 #include "worker/worker_int.h"
 #include "worker/http.h"
 #include "worker/router.h"
+#include "worker/trace.h"
 #include "store/replica.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -21,6 +22,8 @@
 
 /* A stopping worker lingers at least this long (stragglers on keep-alive). */
 #define WORKER_DRAIN_DELAY_NS 200000000ull
+/* The last spans' export at exit: at most this long (tracing on only). */
+#define WORKER_TRACE_FLUSH_MS 1000
 
 static struct worker *self;
 
@@ -80,6 +83,7 @@ worker_exit(struct worker *w, int code)
     of_log_info("worker exiting after %llu requests", (unsigned long long)w->handled);
     atomic_store(&w->slot->state, OF_SB_STOPPING);
     http_flush_log(w->http);
+    trace_flush(WORKER_TRACE_FLUSH_MS);
     /* Sockets, the pool's connections and memory all go with the process;
      * freeing evhttp here would only cost time. */
     exit(code);

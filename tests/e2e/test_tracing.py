@@ -12,6 +12,7 @@ trace_id/span_id; PostgreSQL sees application_name orderflow/<worker pid>.
 import json
 import os
 import re
+import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -323,6 +324,32 @@ def test_ratio_zero_exports_no_root_but_answers_flags_00(db_url):
         assert {sp["traceId"] for sp in rec.spans()} == {marker}
         for d in rec.docs:
             jsonschema.validate(d, SCHEMA)
+    finally:
+        s.stop()
+        rec.close()
+
+
+def test_spans_still_queued_at_a_graceful_stop_are_exported(db_url):
+    """A batch leaves 1 s after its first span; a worker told to stop exits
+    sooner (its 200 ms drain). Its last spans are sent on the way out."""
+    rec = Receiver()
+    s = Server(db_url=db_url, workers=1,
+               extra_cfg=f'tracing: {{ otlp_endpoint = "http://127.0.0.1:{rec.port}"; sample_ratio = 1.0; }};')
+    try:
+        s.start()
+        marker = "e" * 32
+        r = s.req("GET", "/api/v1/products", headers={"traceparent": f"00-{marker}-{SID}-01"})
+        assert r.status == 200, r
+        queued = not rec.trace(marker)
+        assert s.stop(signal.SIGTERM, timeout=30) == 0
+        spans = rec.trace(marker)           # the master is gone: so are its workers
+        print(f"\nspans of the last request: {len(spans)} "
+              f"({'queued' if queued else 'already sent'} when the stop began)")
+        assert server_span(spans)["traceId"] == marker
+        assert any(sp["kind"] == 3 for sp in spans), spans     # its database round trip
+        for d in rec.docs:
+            jsonschema.validate(d, SCHEMA)
+        assert "not exported at exit" not in s.log()
     finally:
         s.stop()
         rec.close()
