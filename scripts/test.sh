@@ -41,10 +41,15 @@ cmake --build "$BUILD" -j"$(nproc)"
 t_build=$(now)
 
 : > "$BUILD/skips.log"
-( cd "$BUILD" && OF_SKIP_LOG="$root/$BUILD/skips.log" ctest -j"$JOBS" --output-on-failure \
-      --timeout 900 --output-junit "$root/$BUILD/ctest-junit.xml" "$@"
-  echo $? > "$root/$BUILD/ctest.rc" ) 2>&1 | tee "$BUILD/ctest.log"
-rc=$(cat "$BUILD/ctest.rc")
+rm -f "$BUILD/ctest.rc"
+# (set -e stays on: ctest's status is taken with ||, and a missing rc file
+# is a failure too)
+( cd "$BUILD" || exit 1
+  crc=0
+  OF_SKIP_LOG="$root/$BUILD/skips.log" ctest -j"$JOBS" --output-on-failure \
+      --timeout 900 --output-junit "$root/$BUILD/ctest-junit.xml" "$@" || crc=$?
+  echo "$crc" > "$root/$BUILD/ctest.rc" ) 2>&1 | tee "$BUILD/ctest.log"
+rc=$(cat "$BUILD/ctest.rc" 2>/dev/null || echo 1)
 # cmocka skips are in the test output (junit), ctest's own in its log
 grep -ho '\[  SKIPPED \] [^&<]*' "$BUILD/ctest-junit.xml" 2>/dev/null |
     sed "s/^/SKIP unit: /" >> "$BUILD/skips.log" || true
