@@ -5,7 +5,8 @@
   ORDERFLOW_TEST_PGDIR; a plain local ``pytest`` run starts one itself and
   stops it at the end.
 - ``db_url`` (module): a fresh database ``t_<random>`` in that cluster,
-  migrated with the real binary (``$ORDERFLOW_BIN migrate up``); its libpq URL.
+  migrated with the real binary (``$ORDERFLOW_BIN migrate up``, once per
+  cluster into a template the databases are copied from); its libpq URL.
 - ``new_db`` (function): a factory for more databases, migrated or not.
 - ``psql`` (fixture) / ``run_psql(url, sql)``: run SQL with the psql client,
   return the unaligned, tuples-only output.
@@ -23,6 +24,8 @@ appends one line ``SKIP <test id>: <reason>`` to that file, and the summary
 prints them. A skip is allowed only for a documented platform reason (README,
 "Testing"); a missing tool is a failure (scripts/deps.sh test installs it).
 """
+import fcntl
+import hashlib
 import os
 import shutil
 import sys
@@ -77,13 +80,37 @@ class Cluster:
         return run_psql(self.url_for(db), sql, **kw)
 
     def create_db(self, migrate_up=True):
+        """A new database t_<random>; migrated: a copy of this cluster's
+        template that `orderflow migrate up` made once (of_tmpl_<hash of
+        migrations/ and the binary>), so each test module does not pay for
+        the migrations again -- `migrate up` on the copy is a no-op."""
         name = "t_" + uuid.uuid4().hex[:12]
-        self.psql(f"CREATE DATABASE {name}")
-        url = self.url_for(name)
         if migrate_up:
-            r = migrate(url, "up")
-            assert r.returncode == 0, f"migrate up failed:\n{r.stdout}\n{r.stderr}"
-        return url
+            self.psql(f"CREATE DATABASE {name} TEMPLATE {self._template()}")
+        else:
+            self.psql(f"CREATE DATABASE {name}")
+        return self.url_for(name)
+
+    def _template(self):
+        h = hashlib.sha256()
+        mdir = os.path.join(SRC, "migrations")
+        for f in sorted(os.listdir(mdir)):
+            h.update(f.encode())
+            with open(os.path.join(mdir, f), "rb") as fh:
+                h.update(fh.read())
+        st = os.stat(BIN)
+        h.update(f"{os.path.realpath(BIN)}:{st.st_size}:{st.st_mtime_ns}".encode())
+        name = "of_tmpl_" + h.hexdigest()[:16]
+        with open(os.path.join(self.dir, ".template.lock"), "a") as lk:
+            fcntl.flock(lk, fcntl.LOCK_EX)       # parallel modules: one makes it
+            if self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}' "
+                         "AND datistemplate") != "1":
+                self.psql(f"DROP DATABASE IF EXISTS {name}")
+                self.psql(f"CREATE DATABASE {name}")
+                r = migrate(self.url_for(name), "up")
+                assert r.returncode == 0, f"migrate up failed:\n{r.stdout}\n{r.stderr}"
+                self.psql(f"ALTER DATABASE {name} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
+        return name
 
     def drop_db(self, url):
         name = urllib.parse.urlsplit(url).path.lstrip("/")
@@ -131,25 +158,17 @@ def pg():
         shutil.rmtree(owned, ignore_errors=True)
 
 
+# Databases are not dropped after their tests: the cluster is thrown away
+# whole at the end of the run (ctest's pg.stop, or the session fixture), and
+# on PostgreSQL 15 every DROP DATABASE forces a checkpoint.
 @pytest.fixture(scope="module")
 def db_url(pg):
-    url = pg.create_db(migrate_up=True)
-    yield url
-    pg.drop_db(url)
+    return pg.create_db(migrate_up=True)
 
 
 @pytest.fixture
 def new_db(pg):
-    made = []
-
-    def make(migrate_up=True):
-        url = pg.create_db(migrate_up=migrate_up)
-        made.append(url)
-        return url
-
-    yield make
-    for url in made:
-        pg.drop_db(url)
+    return lambda migrate_up=True: pg.create_db(migrate_up=migrate_up)
 
 
 @pytest.fixture(scope="session")
