@@ -32,6 +32,7 @@ struct of_sb_db {
     _Atomic uint64_t stmt_sum_us[OF_SB_MAX_STMTS]; /* their time on the connection */
     _Atomic uint64_t spans_exported, spans_dropped;
     _Atomic uint64_t log_dropped;                   /* access-log lines dropped */
+    _Atomic uint64_t accept_yields;                 /* accept step-backs (conn.c) */
 };
 
 enum of_sb_state { OF_SB_FREE = 0, OF_SB_BOOTING, OF_SB_READY, OF_SB_STOPPING };

@@ -112,7 +112,10 @@ index_fd(struct wconn *c)
 }
 
 /* Does this worker hold clearly more connections than the least busy live
- * worker? Then it should let the others accept for a moment. */
+ * worker? Then it should let the others accept for a moment. Only request
+ * workers count: the jobs process's slot is READY too, with no connections
+ * ever, and counting it made every worker step back after each accept (a
+ * burst of 64 connections took seconds to be accepted). */
 static bool
 should_yield(struct conns *cs)
 {
@@ -123,6 +126,7 @@ should_yield(struct conns *cs)
     for (int i = 0; i < OF_SB_MAX_WORKERS; i++) {
         struct of_sb_slot *s = &cs->sb->slots[i];
         if (i == cs->slot_index || atomic_load_explicit(&s->state, memory_order_relaxed) != OF_SB_READY ||
+            atomic_load_explicit(&s->kind, memory_order_relaxed) != OF_SB_KIND_WORKER ||
             now - atomic_load_explicit(&s->heartbeat, memory_order_relaxed) > 2)
             continue;
         int n = atomic_load_explicit(&s->conns, memory_order_relaxed);
@@ -149,6 +153,7 @@ on_yield_over(evutil_socket_t fd, short what, void *arg)
     if (cs->bound != NULL && yields < YIELD_MAX && should_yield(cs)) {
         struct timeval tv = { 0, YIELD_US };
         yields++;
+        atomic_fetch_add_explicit(&cs->slot->db.accept_yields, 1, memory_order_relaxed);
         evtimer_add(cs->yield_timer, &tv);
         return;
     }
@@ -184,6 +189,7 @@ on_pass_end(evutil_socket_t fd, short what, void *arg)
     if (cs->paused && !cs->draining && should_yield(cs)) {
         struct timeval tv = { 0, YIELD_US };
         yields = 1;
+        atomic_fetch_add_explicit(&cs->slot->db.accept_yields, 1, memory_order_relaxed);
         evtimer_add(cs->yield_timer, &tv);
         return;
     }

@@ -33,6 +33,7 @@ struct db_sum {
     uint64_t stmt_count[OF_SB_MAX_STMTS], stmt_sum_us[OF_SB_MAX_STMTS];
     uint64_t spans_exported, spans_dropped;
     uint64_t log_dropped;
+    uint64_t accept_yields;
 };
 
 struct sums {
@@ -123,6 +124,7 @@ add_db(struct db_sum *to, struct of_sb_db *from)
     to->spans_exported += LOAD(from->spans_exported);
     to->spans_dropped += LOAD(from->spans_dropped);
     to->log_dropped += LOAD(from->log_dropped);
+    to->accept_yields += LOAD(from->accept_yields);
 }
 
 /* Replica routing: queries per pool, the measured lag (worst worker). */
@@ -465,6 +467,11 @@ print_db(struct tbuf *b, const struct db_sum *d)
                  "# TYPE orderflow_access_log_dropped_total counter\n"
                  "orderflow_access_log_dropped_total %llu\n",
               (unsigned long long)d->log_dropped);
+    tb_printf(b, "# HELP orderflow_accept_yields_total Times a worker stepped back from accepting "
+                 "(1 ms) because another worker held fewer connections.\n"
+                 "# TYPE orderflow_accept_yields_total counter\n"
+                 "orderflow_accept_yields_total %llu\n",
+              (unsigned long long)d->accept_yields);
 }
 
 static void

@@ -4,6 +4,7 @@ ids, CORS, and X-Forwarded-For trusted only from configured proxies (seen
 through the access log's client_ip)."""
 import http.client
 import re
+import socket
 import time
 import uuid
 
@@ -250,3 +251,43 @@ def test_forwarded_for_ignored_when_no_proxy_trusted(db_url):
         rid = "notrust-" + uuid.uuid4().hex[:8]
         s.req("GET", "/health", headers={"X-Forwarded-For": "203.0.113.7", "X-Request-ID": rid})
         assert access_line(s, rid)["client_ip"] == "127.0.0.1"
+
+
+def _metric(port, name):
+    body = request(port, "GET", "/metrics").body.decode()
+    m = re.search(rf"^{name} (\d+)$", body, re.M)
+    assert m, f"{name} not in /metrics"
+    return int(m.group(1))
+
+
+def test_a_lone_worker_accepts_a_burst_without_stepping_back(db_url):
+    """The accept balance (worker/conn.c) steps a worker back for 1 ms only
+    when another *request worker* holds fewer connections. The jobs process
+    has a scoreboard slot too, READY and with no connections ever: counted,
+    it made every worker pause after each accept, and a burst of 64
+    connections took seconds to be taken (first answers late by up to 1.4 s
+    in bench/). One worker, the jobs process ready beside it, 64 clients at
+    once: every one answered and not one step-back."""
+    with Server(db_url=db_url, workers=1) as s:
+        deadline = time.time() + 30
+        while time.time() < deadline and not any(
+                l.get("msg", "").startswith("jobs process ready") for l in s.log_lines()):
+            time.sleep(0.05)
+        assert s.jobs_pids(), "no jobs process: the scenario needs its slot"
+        assert any(l.get("msg", "").startswith("jobs process ready") for l in s.log_lines())
+        assert _metric(s.port, "orderflow_accept_yields_total") == 0
+        socks = [socket.create_connection(("127.0.0.1", s.port), timeout=30) for _ in range(64)]
+        try:
+            for c in socks:
+                c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            for c in socks:
+                got = b""
+                while b"\r\n\r\n" not in got:
+                    chunk = c.recv(4096)
+                    assert chunk, "connection closed before an answer"
+                    got += chunk
+                assert got.startswith(b"HTTP/1.1 200"), got[:80]
+        finally:
+            for c in socks:
+                c.close()
+        assert _metric(s.port, "orderflow_accept_yields_total") == 0
