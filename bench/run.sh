@@ -694,7 +694,7 @@ NW=$(echo "$WORKERS" | wc -w)
     echo "|---|---|---|---|---|---|---|---|---|---|"
     row '`GET /health`' health 'nginx `return 200`' nginx 0.6
     row '`GET /api/v1/products/{id}` (random of 10,000)' product_get \
-        'pgbench -M prepared: `product_get`' product_get_ref 0.6
+        'pgbench -M prepared: `product_get`' product_get_ref 1.0
     row '`GET /api/v1/products/{id}`, tracing on (ratio 1.0, OTLP to a 200 sink)' product_get_traced \
         'same read, tracing off (row above)' product_get 0.9
     row '`GET /api/v1/products?page=N&page_size=20`' product_list \
