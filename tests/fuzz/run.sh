@@ -15,8 +15,7 @@ bin=$out/fuzz_$t
 seeds=$root/tests/fuzz/corpus/$t
 work=$out/work-$t
 [ -x "$bin" ] || { echo "run.sh: $bin missing (tests/fuzz/build.sh $out)" >&2; exit 1; }
-rm -rf "$work"
-mkdir -p "$work" "$seeds"
+mkdir -p "$seeds"
 dict=""
 [ -f "$root/tests/fuzz/$t.dict" ] && dict="-dict=$root/tests/fuzz/$t.dict"
 export LSAN_OPTIONS="suppressions=$root/tests/fuzz/lsan.supp:print_suppressions=0"
@@ -30,6 +29,10 @@ if [ "$secs" = 0 ]; then
         -artifact_prefix="$out/$t-"
     exit $?
 fi
+# the work directory is the timed run's alone (the replay, fuzz.TARGET, may
+# run beside it and touches nothing there)
+rm -rf "$work"
+mkdir -p "$work"
 # shellcheck disable=SC2086
 exec "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="$out/$t-" $dict "$work" "$seeds"
