@@ -10,7 +10,7 @@
 #      packaging (the Debian package built, linted and installed into a
 #      debootstrap root), ha and whatever else is registered -- and the ASan
 #      pass in the same run: asan.build builds the ASan + UBSan tree
-#      (build-asan/) at low priority beside the first tests, then every test
+#      (build-asan/) beside the first tests, then every test
 #      that executes an orderflow binary runs again as asan.<name> against it
 #      (tests/CMakeLists.txt says what is not repeated, and why). Tests that
 #      load both cores (label heavy: chaos, valgrind, packaging, Patroni) take
