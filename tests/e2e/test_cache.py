@@ -15,6 +15,7 @@ requests"), against the real binary and PostgreSQL:
 - cache.enabled = false: no LISTEN connection, no hits, ETags still work;
 - /metrics: hits, misses, evictions, invalidations, LISTEN connections up.
 """
+import http.client
 import re
 import time
 import uuid
@@ -64,9 +65,25 @@ def get(srv, pid, **kw):
 
 
 def warm(srv, path, times=20):
-    """Read path often enough that every worker has it cached."""
-    for _ in range(times):
-        assert srv.req("GET", path).status == 200
+    """Read path on every worker, so each has it cached. Short connections
+    one after another may all land on one worker (nothing makes the kernel
+    spread them); connections held open at once are spread by the accept
+    balance (worker/conn.c: a worker with more than one connection over the
+    least busy steps back). So: `times` keep-alive connections open together,
+    then a read on each, twice."""
+    conns = [http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30) for _ in range(times)]
+    try:
+        for c in conns:
+            c.connect()
+        for _ in range(2):
+            for c in conns:
+                c.request("GET", path)
+                r = c.getresponse()
+                r.read()
+                assert r.status == 200, r.status
+    finally:
+        for c in conns:
+            c.close()
 
 
 def first_read_after(t_ack, read):
