@@ -12,10 +12,9 @@
 #      pass in the same run: asan.build builds the ASan + UBSan tree
 #      (build-asan/) beside the first tests, then every test
 #      that executes an orderflow binary runs again as asan.<name> against it
-#      (tests/CMakeLists.txt says what is not repeated, and why). Tests that
-#      load both cores (label heavy: chaos, valgrind, packaging, Patroni) take
-#      a lock and run one at a time beside the light ones; the longest start
-#      first (COST)
+#      (tests/CMakeLists.txt says what is not repeated, and why). The chaos
+#      tests (label heavy) take a lock and run one at a time beside the
+#      others, Patroni its own; the longest tests start first (COST)
 #   4. a summary: how long each part took, and every skip (there should be
 #      none but documented platform ones; README, "Testing").
 # Extra arguments go to ctest (e.g. -L unit, -R products, -LE asan).

@@ -144,6 +144,15 @@ resume_accepting(struct conns *cs)
     cs->paused = false;
 }
 
+/* Step back from accepting for YIELD_US; counted in /metrics. */
+static void
+yield_step(struct conns *cs)
+{
+    struct timeval tv = { 0, YIELD_US };
+    atomic_fetch_add_explicit(&cs->slot->db.accept_yields, 1, memory_order_relaxed);
+    evtimer_add(cs->yield_timer, &tv);
+}
+
 static void
 on_yield_over(evutil_socket_t fd, short what, void *arg)
 {
@@ -151,10 +160,8 @@ on_yield_over(evutil_socket_t fd, short what, void *arg)
     OF_UNUSED(fd);
     OF_UNUSED(what);
     if (cs->bound != NULL && yields < YIELD_MAX && should_yield(cs)) {
-        struct timeval tv = { 0, YIELD_US };
         yields++;
-        atomic_fetch_add_explicit(&cs->slot->db.accept_yields, 1, memory_order_relaxed);
-        evtimer_add(cs->yield_timer, &tv);
+        yield_step(cs);
         return;
     }
     yields = 0;
@@ -187,10 +194,8 @@ on_pass_end(evutil_socket_t fd, short what, void *arg)
         atomic_fetch_add_explicit(&cs->slot->conns, 1, memory_order_relaxed);
     }
     if (cs->paused && !cs->draining && should_yield(cs)) {
-        struct timeval tv = { 0, YIELD_US };
         yields = 1;
-        atomic_fetch_add_explicit(&cs->slot->db.accept_yields, 1, memory_order_relaxed);
-        evtimer_add(cs->yield_timer, &tv);
+        yield_step(cs);
         return;
     }
     resume_accepting(cs);

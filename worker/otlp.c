@@ -356,16 +356,16 @@ otlp_flush_now(otlp *x, int timeout_ms)
     if (x == NULL || (x->count == 0 && x->in_flight == 0))
         return;
     /* The loop is no longer dispatched: libcurl is driven here, blocking. */
-    uint64_t deadline = of_mono_ns() + (uint64_t)timeout_ms * 1000000u;
-    while ((x->count > 0 || x->in_flight > 0) && of_mono_ns() < deadline) {
+    uint64_t deadline = of_mono_ns() + (uint64_t)timeout_ms * 1000000u, now;
+    while ((x->count > 0 || x->in_flight > 0) && (now = of_mono_ns()) < deadline) {
         post_batch(x);                    /* a no-op while one is in flight */
         int running = 0;
         if (curl_multi_perform(x->multi, &running) != CURLM_OK)
             break;
         check_done(x);
-        if (x->in_flight > 0) {
-            int left = (int)((deadline - of_mono_ns()) / 1000000u);
-            curl_multi_poll(x->multi, NULL, 0, left > 100 ? 100 : left + 1, NULL);
+        if (x->in_flight > 0) {           /* at most 100 ms, never past the deadline */
+            uint64_t left_ms = (deadline - now) / 1000000u + 1;
+            curl_multi_poll(x->multi, NULL, 0, left_ms < 100 ? (int)left_ms : 100, NULL);
         }
     }
     if (x->count > 0 || x->in_flight > 0) {

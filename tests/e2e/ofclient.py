@@ -6,6 +6,7 @@ loopback port, and stopped by PID at the end. Nothing here mocks anything.
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -99,6 +100,14 @@ def request(port, method, path, body=None, headers=None, token=None, timeout=10,
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                    "runtime error:", "WARNING: ThreadSanitizer")
 
+
+
+def metric(port, name):
+    """The value of an unlabelled series in /metrics (AssertionError if absent)."""
+    text = request(port, "GET", "/metrics").body.decode()
+    m = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    assert m, f"{name} not in /metrics"
+    return float(m.group(1))
 
 def sanitizer_report(log):
     """The first ASan/LSan/UBSan report in a server's log text, or None."""

@@ -15,7 +15,7 @@ import os
 import subprocess
 import threading
 
-from ofclient import BIN, Server
+from ofclient import BIN, Server, metric
 
 N_CLIENTS, PER_CLIENT = 4, 300
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -61,15 +61,6 @@ def client(port, n, statuses, errors):
         conn.close()
 
 
-def metric(port, name):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("GET", "/metrics")
-    text = conn.getresponse().read().decode()
-    conn.close()
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not in /metrics")
 
 
 def test_full_log_pipe_never_blocks_and_lines_stay_whole(db_url):

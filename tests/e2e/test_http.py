@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from ofclient import Server, request
+from ofclient import Server, metric, request
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 ORIGIN = "https://app.example"
@@ -253,13 +253,6 @@ def test_forwarded_for_ignored_when_no_proxy_trusted(db_url):
         assert access_line(s, rid)["client_ip"] == "127.0.0.1"
 
 
-def _metric(port, name):
-    body = request(port, "GET", "/metrics").body.decode()
-    m = re.search(rf"^{name} (\d+)$", body, re.M)
-    assert m, f"{name} not in /metrics"
-    return int(m.group(1))
-
-
 def test_a_lone_worker_accepts_a_burst_without_stepping_back(db_url):
     """The accept balance (worker/conn.c) steps a worker back for 1 ms only
     when another *request worker* holds fewer connections. The jobs process
@@ -275,7 +268,7 @@ def test_a_lone_worker_accepts_a_burst_without_stepping_back(db_url):
             time.sleep(0.05)
         assert s.jobs_pids(), "no jobs process: the scenario needs its slot"
         assert any(l.get("msg", "").startswith("jobs process ready") for l in s.log_lines())
-        assert _metric(s.port, "orderflow_accept_yields_total") == 0
+        assert metric(s.port, "orderflow_accept_yields_total") == 0
         socks = [socket.create_connection(("127.0.0.1", s.port), timeout=30) for _ in range(64)]
         try:
             for c in socks:
@@ -290,4 +283,4 @@ def test_a_lone_worker_accepts_a_burst_without_stepping_back(db_url):
         finally:
             for c in socks:
                 c.close()
-        assert _metric(s.port, "orderflow_accept_yields_total") == 0
+        assert metric(s.port, "orderflow_accept_yields_total") == 0

@@ -21,7 +21,7 @@ import jsonschema
 import pytest
 
 from conftest import run_psql
-from ofclient import Server, free_port, register_and_login
+from ofclient import Server, free_port, metric, register_and_login
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(HERE, "otlp_schema.json")) as f:
@@ -287,12 +287,6 @@ def test_worker_connections_carry_application_name(srv, db_url):
     assert {f"orderflow/{p}" for p in pids} <= names, (pids, names)
 
 
-def metric(port, name):
-    from ofclient import request
-    text = request(port, "GET", "/metrics").body.decode()
-    m = re.search(rf"^{name} (\S+)$", text, re.M)
-    assert m, name
-    return float(m.group(1))
 
 
 def test_exported_spans_are_counted(srv, receiver):
