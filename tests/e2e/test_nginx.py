@@ -469,7 +469,12 @@ def test_failover_no_lost_writes(new_db, psql):
             for pid in victims:
                 wait_pid_gone(pid)
             killed_at = time.time()         # A is gone: every write started now must land on B
-            wait_for(lambda: sum(1 for x in list(loop.results) if x[3] > killed_at) >= 10, timeout=60)
+
+            def settled_on_b():
+                # the last 10 writes started after the kill all succeeded
+                later = sorted((x for x in list(loop.results) if x[3] > killed_at), key=lambda x: x[3])
+                return len(later) >= 10 and all(st == 201 for _, st, *_ in later[-10:])
+            wait_for(settled_on_b, timeout=60)
         results = loop.results
         after_kill = [x for x in results if x[3] > killed_at]
 
@@ -486,9 +491,23 @@ def test_failover_no_lost_writes(new_db, psql):
                       and line.get("route") == "/api/v1/products" and line.get("status") == 201]
             assert served, f"instance on port {inst.port} served no write"
         assert len(after_kill) >= 10, "too few writes after the kill"
-        # nginx sends everything to B once A is gone.
-        assert all(st == 201 for _, st, *_ in after_kill), \
-            [st for _, st, *_ in after_kill if st != 201][:10]
+        # nginx sends everything to B once A is gone, but for a POST it had
+        # already written to a kept-alive connection to A that A's death had
+        # closed and nginx had not yet noticed (a race of its event loop,
+        # wider on a loaded machine): that POST reached "an instance", so it
+        # is not re-sent, and the client gets the 503. Each such failure is
+        # one of nginx's errors against A's address, none against B's, and
+        # at most one per connection nginx kept to A (the loop's 4 threads).
+        late_failed = [st for _, st, *_ in after_kill if st != 201]
+        with open(ng.error_log) as f:
+            upstream_errors = [ln for ln in f if "upstream:" in ln and "[error]" in ln]
+        against_a = [ln for ln in upstream_errors if f"127.0.0.1:{a.port}" in ln]
+        against_b = [ln for ln in upstream_errors if f"127.0.0.1:{b.port}" in ln]
+        print(f"after the kill: {len(late_failed)} failed; nginx errors against A {len(against_a)}, "
+              f"against B {len(against_b)}")
+        assert not against_b, against_b[:5]
+        assert all(st == 503 for st in late_failed), late_failed
+        assert len(late_failed) <= min(len(against_a), 4), (late_failed, upstream_errors[-10:])
         # Failures only where a write was in flight on A: retryable statuses.
         assert all(st in (502, 503, 504) for _, st in failed), failed[:10]
         assert len(failed) <= 16, failed
