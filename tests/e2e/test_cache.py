@@ -284,9 +284,10 @@ def test_listen_connection_killed_no_stale_answers_then_cache_resumes(single, pa
     # Kill every LISTEN connection and wait until the backends are gone;
     # then change the product without a notification: only dropping the
     # cache on the lost connection keeps the answer right. The pids are
-    # named: in a WHERE beside the other conditions, pg_terminate_backend()
-    # may run first and kill every LISTEN of the shared cluster (another
-    # module's, running beside this one, lost its own).
+    # named: in a WHERE beside the other conditions, PostgreSQL 15 runs
+    # pg_terminate_backend() before the application_name and database ones
+    # (EXPLAIN VERBOSE), which killed every LISTEN connection of the shared
+    # cluster, another module's running beside this one included.
     killed = run_psql(db_url, f"SELECT count(*) FROM unnest('{{{','.join(pids)}}}'::int[]) AS pid "
                               "WHERE pg_terminate_backend(pid, 5000)")
     assert killed == "5"
