@@ -151,6 +151,40 @@ def children_of(ppid):
     return out
 
 
+def wait_until(pred, what, timeout=60, step=0.02):
+    """Poll pred() until it is true; fail naming `what` after timeout seconds
+    (a generous outer deadline: tests wait on events, not stopwatches)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def read_pid(path):
+    """The pid in a pidfile, or None while it is missing or half-written."""
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def pid_alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return not f.read().split(") ")[1].startswith("Z")
+    except OSError:
+        return False
+
+
+def wait_pid_gone(pid, timeout=30):
+    """Wait until pid has exited (a zombie counts as gone)."""
+    wait_until(lambda: not pid_alive(pid), f"pid {pid} to exit", timeout, step=0.01)
+
+
 class Server:
     """The real orderflow binary, master + workers."""
 

@@ -23,20 +23,11 @@ import uuid
 import pytest
 
 from conftest import TESTPG, run_psql
-from ofclient import Server, register_and_login
+from ofclient import Server, register_and_login, wait_until
 
 ACC = "/api/v1/bank-accounts"
 OPENING = 100000            # cents per account
 N_USERS = 3                 # each with 2 accounts and a client thread
-
-
-def wait_until(pred, what, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Transferer(threading.Thread):
@@ -126,11 +117,11 @@ def test_balances_unchanged_across_fast_and_immediate_restarts(private_pg, bank)
     try:
         def made():
             return sum(len(t.done) for t in ts)
-        wait_until(lambda: made() >= 30, "30 transfers before the first restart")
+        wait_until(lambda: made() >= 30, "30 transfers before the first restart", timeout=120)
         for how in ("pgstop", "pgkill"):
             restart(private_pg, how)
             before = made()
-            wait_until(lambda: made() >= before + 30, f"30 transfers after the {how} restart")
+            wait_until(lambda: made() >= before + 30, f"30 transfers after the {how} restart", timeout=120)
     finally:
         for t in ts:
             t.stop.set()

@@ -35,7 +35,7 @@ import uuid
 import pytest
 
 from conftest import run_psql
-from ofclient import Server, make_admin, register_and_login, request, token_for
+from ofclient import Server, make_admin, register_and_login, request, token_for, wait_until
 
 NO_LIMITS = "rate_limit: { writes_per_minute = 0; login_per_minute = 0; };\n"
 ADMIN = ("chaos-admin@x.io", "admin-pass-123")
@@ -278,15 +278,6 @@ def test_kill9_random_worker_every_250ms_under_mixed_load(db_url):
 # ---------------------------------------------------------------------------
 # (b) PostgreSQL stopped and started again mid-load (a private cluster)
 # ---------------------------------------------------------------------------
-
-def wait_until(pred, what, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
 
 def test_postgres_restart_mid_load(private_pg):
     url = private_pg.create_db()

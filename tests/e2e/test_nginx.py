@@ -34,7 +34,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from ofclient import Server, free_port, make_admin, request
+from ofclient import Server, free_port, make_admin, request, wait_until, wait_pid_gone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get("OF_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "../..")))
@@ -179,28 +179,6 @@ def https(ng, method, path, body=None, headers=None, token=None, source="127.0.0
 def access_lines(server, request_id):
     return [line for line in server.log_lines()
             if line.get("msg") == "access" and line.get("request_id") == request_id]
-
-
-def wait_for(pred, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"condition not reached within {timeout} s")
-
-
-def wait_pid_gone(pid, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().split(") ")[1].startswith("Z"):
-                    return
-        except OSError:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"pid {pid} still alive")
 
 
 def wait_access(server, request_id, timeout=5):
@@ -458,7 +436,7 @@ def test_failover_no_lost_writes(new_db, psql):
 
         with WriteLoop(ng, token) as loop:
             # the loop got going and both instances took writes (round robin)
-            wait_for(lambda: len(loop.results) >= 10 and wrote(a) and wrote(b), timeout=60)
+            wait_until(lambda: len(loop.results) >= 10 and wrote(a) and wrote(b), "writes through both instances")
             with loop.lock:
                 before_kill = len(loop.results)
             # kill -9 instance A: master first (so nothing respawns), then its workers.
@@ -474,7 +452,7 @@ def test_failover_no_lost_writes(new_db, psql):
                 # the last 10 writes started after the kill all succeeded
                 later = sorted((x for x in list(loop.results) if x[3] > killed_at), key=lambda x: x[3])
                 return len(later) >= 10 and all(st == 201 for _, st, *_ in later[-10:])
-            wait_for(settled_on_b, timeout=60)
+            wait_until(settled_on_b, "the last 10 writes to land")
         results = loop.results
         after_kill = [x for x in results if x[3] > killed_at]
 

@@ -36,34 +36,9 @@ import uuid
 import pytest
 
 from conftest import run_psql
-from ofclient import Server, make_admin, register_and_login, token_for
+from ofclient import Server, make_admin, register_and_login, token_for, wait_until, read_pid, pid_alive
 
 N_CLIENTS = 4
-
-
-def wait_until(pred, what, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def read_pid(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return not f.read().split(") ")[1].startswith("Z")
-    except OSError:
-        return False
 
 
 def log_has(s, pred):
@@ -263,9 +238,9 @@ def test_usr2_winch_quit_keepalive_clients_lose_nothing(db_url, shop):
             finish(cs)
         assert read_pid(s.pidfile) == new_pid and not os.path.exists(oldbin)
     finally:
-        if new_pid and alive(new_pid):
+        if new_pid and pid_alive(new_pid):
             os.kill(new_pid, signal.SIGTERM)
-            wait_until(lambda: not alive(new_pid), "the new master's exit")
+            wait_until(lambda: not pid_alive(new_pid), "the new master's exit")
         s.stop()
     check(s, cs, db_url)
 

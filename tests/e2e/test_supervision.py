@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from ofclient import BIN, Server, request
+from ofclient import BIN, Server, request, wait_until, read_pid, wait_pid_gone
 
 
 class SupServer(Server):
@@ -105,28 +105,6 @@ def all_ok(port, n=50):
         assert r.status == 200, r
 
 
-def wait_until(pred, what, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def wait_gone(pid, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().split(") ")[1].startswith("Z"):
-                    return
-        except OSError:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"pid {pid} still alive")
-
-
 def test_two_workers_serve_health():
     with SupServer(workers=2) as s:
         pids = s.wait_workers(2)
@@ -172,7 +150,7 @@ def test_frozen_worker_is_killed_after_worker_timeout():
         os.kill(victim, signal.SIGSTOP)
         try:
             new = s.wait_workers(2, timeout=10, exclude=(victim,))
-            wait_gone(victim)
+            wait_pid_gone(victim)
         finally:
             try:
                 os.kill(victim, signal.SIGCONT)
@@ -474,14 +452,6 @@ def test_ipv6_listen():
         assert s.stop() == 0
 
 
-def read_pid(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
 def test_usr2_binary_upgrade_under_load_drops_nothing():
     with SupServer(workers=2) as s:
         s.wait_log(lambda l: l.get("msg", "").startswith("all 2 workers ready"))
@@ -522,7 +492,7 @@ def test_usr2_binary_upgrade_under_load_drops_nothing():
             if new_pid and new_pid != old_pid:
                 try:
                     os.kill(new_pid, signal.SIGTERM)
-                    wait_gone(new_pid, timeout=20)
+                    wait_pid_gone(new_pid, timeout=20)
                 except ProcessLookupError:
                     pass
         deadline = time.time() + 5
