@@ -36,7 +36,7 @@ import uuid
 import pytest
 
 from conftest import run_psql
-from ofclient import Server, make_admin, register_and_login, token_for, wait_until, read_pid, pid_alive
+from ofclient import Server, make_admin, register_and_login, token_for, wait_until, read_pid, pid_alive, wait_pid_gone
 
 N_CLIENTS = 4
 
@@ -240,7 +240,7 @@ def test_usr2_winch_quit_keepalive_clients_lose_nothing(db_url, shop):
     finally:
         if new_pid and pid_alive(new_pid):
             os.kill(new_pid, signal.SIGTERM)
-            wait_until(lambda: not pid_alive(new_pid), "the new master's exit")
+            wait_pid_gone(new_pid, timeout=60)
         s.stop()
     check(s, cs, db_url)
 

@@ -23,7 +23,7 @@ import threading
 import time
 
 from conftest import SRC
-from ofclient import Server, children_of, proc_comm, request, wait_until, read_pid, pid_alive
+from ofclient import Server, children_of, proc_comm, request, wait_until, read_pid, pid_alive, wait_pid_gone
 
 
 def workers_of(pid):
@@ -79,7 +79,7 @@ def winch(s):
 def cleanup(s, new):
     if new and pid_alive(new):
         os.kill(new, signal.SIGTERM)
-        wait_until(lambda: not pid_alive(new), "the new master's exit")
+        wait_pid_gone(new, timeout=60)
     assert s.stop() == 0, s.log()[-3000:]
 
 
@@ -144,7 +144,7 @@ def test_winch_rollback_hup_old_then_quit_new():
                                    l.get("msg", "").startswith("reload done: 2 workers")),
                    "the old master's workers ready")
         os.kill(new, signal.SIGQUIT)     # the new master leaves
-        wait_until(lambda: not pid_alive(new), "the new master's exit")
+        wait_pid_gone(new, timeout=60)
         wait_until(lambda: read_pid(s.pidfile) == s.proc.pid, "orderflow.pid back to the old master")
         assert not os.path.exists(s.pidfile + ".oldbin")
         assert log_has(s, lambda l: l.get("pid") == s.proc.pid and "rolling back" in l.get("msg", ""))
@@ -170,7 +170,7 @@ def test_winch_rollback_quit_new_restarts_old_workers():
         new = upgrade(s)
         winch(s)
         os.kill(new, signal.SIGQUIT)
-        wait_until(lambda: not pid_alive(new), "the new master's exit")
+        wait_pid_gone(new, timeout=60)
         wait_until(lambda: log_has(s, lambda l: l.get("pid") == s.proc.pid and
                                    l.get("msg", "") == "starting 2 workers again"),
                    "the old master starting its workers again")
